@@ -1,0 +1,45 @@
+"""The ASGI application: routes for the control plane, the runtime and the container contract."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.routing import Route
+
+from zeroserve.api import control, runtime
+from zeroserve.config import Settings
+from zeroserve.services import Services
+
+
+def create_app(settings: Settings) -> Starlette:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        services = await Services.start(settings)
+        app.state.services = services
+        app.state.control = services.control
+        app.state.router = services.router
+        app.state.observer = services.observer
+        app.state.draining = False
+        on_ready = getattr(app.state, "on_ready", None)
+        startup_task = asyncio.get_running_loop().create_task(on_ready(services)) if on_ready else None
+        try:
+            yield
+        finally:
+            app.state.draining = True
+            if startup_task is not None:
+                startup_task.cancel()
+            await services.stop()
+
+    routes = [
+        Route("/", control.handle, methods=["POST"]),
+        Route("/endpoints/{endpoint_name}/invocations", runtime.invoke_endpoint, methods=["POST"]),
+        Route("/invocations", runtime.invoke_single, methods=["POST"]),
+        Route("/ping", runtime.ping, methods=["GET"]),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.draining = False
+    return app

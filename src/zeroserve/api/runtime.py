@@ -1,0 +1,99 @@
+"""sagemaker-runtime over HTTP: `POST /endpoints/{name}/invocations`, plus the container contract
+(`POST /invocations`, `GET /ping`). A thin adapter: the router does the work, this turns its answer or
+error into SageMaker's response and reports one record per invocation."""
+
+from __future__ import annotations
+
+import time
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from zeroserve.api.errors import error_code, error_response, rule_for
+from zeroserve.errors import ServiceUnavailable, ValidationError
+from zeroserve.metrics.events import InvocationRecord, Observer
+from zeroserve.runtimes.base import Invocation
+from zeroserve.scheduler.router import InvocationTrace, Router
+
+_MAX_HEADER_CHARS = 1024
+
+
+def _header(request: Request, name: str, default: str | None) -> str | None:
+    value = request.headers.get(name, default)
+    if value is not None and (len(value) > _MAX_HEADER_CHARS or not value.isascii()):
+        raise ValidationError(f"Header {name} must be at most {_MAX_HEADER_CHARS} ASCII characters.")
+    return value
+
+
+async def invoke_endpoint(request: Request) -> Response:
+    return await _invoke(request, request.path_params["endpoint_name"])
+
+
+async def invoke_single(request: Request) -> Response:
+    """The container contract: `/invocations` answers for the only endpoint there is."""
+    router: Router = request.app.state.router
+    names = list(router.endpoints)
+    if len(names) != 1:
+        return error_response(
+            ValidationError(f"/invocations needs exactly one InService endpoint; there are {len(names)}."),
+            "runtime",
+        )
+    return await _invoke(request, names[0])
+
+
+async def ping(request: Request) -> Response:
+    if request.app.state.draining:
+        return JSONResponse({"status": "draining"}, status_code=503)
+    return JSONResponse({"status": "healthy"})
+
+
+async def _invoke(request: Request, name: str) -> Response:
+    arrived_wall = time.time()
+    arrived = time.perf_counter()
+    router: Router = request.app.state.router
+    observer: Observer = request.app.state.observer
+    trace = InvocationTrace()
+    body = b""
+    try:
+        if request.app.state.draining:
+            raise ServiceUnavailable("The server is shutting down; retry on another instance.")
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit():
+            router.check_payload(name, int(declared))
+        content_type = _header(request, "content-type", "application/json") or "application/json"
+        accept = _header(request, "accept", "application/json") or "application/json"
+        if accept in ("*/*", ""):
+            accept = "application/json"
+        custom = _header(request, "x-amzn-sagemaker-custom-attributes", None)
+        target = _header(request, "x-amzn-sagemaker-target-variant", None)
+        body = await request.body()
+        result = await router.invoke(name, Invocation(body, content_type, accept, custom), trace, target)
+        response = Response(
+            result.body,
+            media_type=result.content_type,
+            headers={"X-Amzn-Invoked-Production-Variant": result.variant},
+        )
+        status, code, sent = 200, None, len(result.body)
+    except Exception as exc:
+        response = error_response(exc, "runtime")
+        status, code, sent = rule_for(exc).status, error_code(exc, "runtime"), len(response.body)
+    total_ms = (time.perf_counter() - arrived) * 1000
+    if trace.variant:
+        observer.invocation(
+            InvocationRecord(
+                endpoint=name,
+                variant=trace.variant,
+                status_code=status,
+                error_code=code,
+                cold_start=trace.cold_start,
+                timestamp_s=arrived_wall,
+                queue_ms=trace.queue_ms,
+                model_ms=trace.model_ms,
+                overhead_ms=max(0.0, total_ms - trace.model_ms),
+                total_ms=total_ms,
+                bytes_in=len(body),
+                bytes_out=sent,
+                memory_mb=trace.memory_mb,
+            )
+        )
+    return response

@@ -1,0 +1,83 @@
+"""The `zeroserve` command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from zeroserve.config import Settings
+
+app = typer.Typer(help="Self-hosted, SageMaker-Serverless-compatible inference for Hugging Face models.",
+                  no_args_is_help=True, add_completion=False)
+console = Console()
+
+HostOpt = Annotated[str | None, typer.Option(help="Address to bind [env ZEROSERVE_HOST, default 127.0.0.1]")]
+PortOpt = Annotated[int | None, typer.Option(help="Port (0 picks a free one) [env ZEROSERVE_PORT, default 8080]")]
+DataDirOpt = Annotated[Path | None, typer.Option(help="SQLite, artifact cache, logs [env ZEROSERVE_DATA_DIR]")]
+IdleOpt = Annotated[float | None, typer.Option(help="Stop idle workers after this many seconds [default 60]")]
+BudgetOpt = Annotated[int | None, typer.Option(help="Memory budget for all workers, MB [default 80% of RAM]")]
+InsecureOpt = Annotated[bool, typer.Option(help="Allow a non-loopback bind without authentication")]
+PortFileOpt = Annotated[Path | None, typer.Option(help="Write the bound port to this file (for scripts)")]
+
+
+def _settings(
+    host: str | None, port: int | None, data_dir: Path | None, idle: float | None, budget: int | None,
+    insecure: bool,
+) -> Settings:
+    return Settings.from_env(
+        host=host, port=port, data_dir=data_dir, idle_timeout_s=idle, memory_budget_mb=budget,
+        insecure=insecure or None,
+    )
+
+
+@app.command()
+def serve(
+    host: HostOpt = None, port: PortOpt = None, data_dir: DataDirOpt = None, idle_timeout_s: IdleOpt = None,
+    memory_budget_mb: BudgetOpt = None, insecure: InsecureOpt = False, port_file: PortFileOpt = None,
+) -> None:
+    """Run the server: SageMaker control plane, runtime and metrics on one port."""
+    from zeroserve.server import InsecureBind
+    from zeroserve.server import serve as run_server
+
+    settings = _settings(host, port, data_dir, idle_timeout_s, memory_budget_mb, insecure)
+    try:
+        run_server(settings, port_file=port_file)
+    except InsecureBind as exc:
+        console.print(f"[red]{exc}")
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def up(
+    host: HostOpt = None, port: PortOpt = None, data_dir: DataDirOpt = None, idle_timeout_s: IdleOpt = None,
+    memory_budget_mb: BudgetOpt = None, insecure: InsecureOpt = False,
+    model: Annotated[Path | None, typer.Option(help="model.tar.gz to serve [default: the packaged MiniLM "
+                                                    "sentiment model, trained once and cached]")] = None,
+) -> None:
+    """Serve the sentiment model as endpoint `sentiment` and show how to call it."""
+    from zeroserve.quickstart import deploy_default
+    from zeroserve.server import serve as run_server
+    from zeroserve.services import Services
+
+    if model is None:
+        from zeroserve.train.defaults import ensure_default_model
+
+        model = ensure_default_model()
+    artifact = model
+    settings = _settings(host, port, data_dir, idle_timeout_s, memory_budget_mb, insecure)
+
+    async def on_ready(services: Services, url: str) -> None:
+        await deploy_default(services, url, artifact, console)
+
+    run_server(settings, on_ready=on_ready)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,94 @@
+"""One typed settings object, read once: CLI flag > environment variable > default."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+
+def _total_memory_mb() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // (1024 * 1024)
+    except (ValueError, OSError):
+        return 8192
+
+
+def default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir("zeroserve"))
+
+
+def default_cache_dir() -> Path:
+    """Where rebuildable artifacts live (the trained default model, converted bundles for tests)."""
+    return Path(os.environ.get("ZEROSERVE_CACHE_DIR") or platformdirs.user_cache_dir("zeroserve"))
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    data_dir: Path = field(default_factory=default_data_dir)
+    idle_timeout_s: float = 60.0
+    memory_budget_mb: int = field(default_factory=lambda: int(_total_memory_mb() * 0.8))
+    region: str = "us-east-1"
+    account_id: str = "000000000000"
+    # How long a request waits for a worker to become ready before ModelNotReadyException.
+    model_wait_budget_s: float = 30.0
+    # SageMaker's per-invocation model timeout.
+    invocation_timeout_s: float = 60.0
+    # Requests beyond MaxConcurrency that may wait for a slot before ThrottlingException.
+    queue_per_endpoint: int = 0
+    # Threads each worker's runtime may use (intra-op).
+    worker_threads: int = 0
+    # Refuse a non-loopback bind without auth unless this is set.
+    insecure: bool = False
+    # Access keys accepted for SigV4 ("AKID:SECRET,AKID2:SECRET2"); empty means signatures are not checked.
+    access_keys: str = ""
+    # API keys for the public /v1 route; empty means open.
+    api_keys: str = ""
+    log_level: str = "info"
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "zeroserve.sqlite3"
+
+    @property
+    def artifacts_dir(self) -> Path:
+        return self.data_dir / "artifacts"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.data_dir / "run"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.data_dir / "logs"
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
+        """Environment `ZEROSERVE_<FIELD>` over defaults; non-None keyword overrides (CLI flags) over both."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(f"ZEROSERVE_{f.name.upper()}")
+            if raw is not None and raw != "":
+                values[f.name] = _coerce(f.type, raw)
+        settings = cls(**values)
+        chosen = {k: v for k, v in overrides.items() if v is not None}
+        return replace(settings, **chosen) if chosen else settings
+
+
+def _coerce(type_name: Any, raw: str) -> Any:
+    name = type_name if isinstance(type_name, str) else getattr(type_name, "__name__", str(type_name))
+    if name == "int":
+        return int(raw)
+    if name == "float":
+        return float(raw)
+    if name == "bool":
+        return raw.strip().lower() in {"1", "true", "yes", "on"}
+    if name == "Path":
+        return Path(raw).expanduser()
+    return raw

@@ -1,0 +1,69 @@
+"""Converted model bundles, built once per (artifact digest, runtime, task) and cached on disk.
+
+Conversion (ONNX export + int8 quantization) imports torch, so it runs in a subprocess: the server never
+loads the ML stack, and a conversion that crashes takes only itself down. Its last stderr line becomes the
+endpoint's FailureReason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import sys
+from pathlib import Path
+
+from zeroserve.errors import ArtifactError
+
+BUNDLE_FORMAT = 1
+
+
+class BundleBuilder:
+    def __init__(self, root: Path, *, timeout_s: float = 900.0) -> None:
+        self.root = root
+        self.timeout_s = timeout_s
+        self._locks: dict[str, asyncio.Lock] = {}
+        # Conversions are CPU- and memory-heavy; one at a time keeps a burst of deploys from thrashing.
+        self._slots = asyncio.Semaphore(1)
+
+    def key(self, digest: str, runtime: str, task: str | None) -> str:
+        options = json.dumps({"runtime": runtime, "task": task or "", "format": BUNDLE_FORMAT}, sort_keys=True)
+        return f"{digest[:24]}-{hashlib.sha256(options.encode()).hexdigest()[:12]}"
+
+    def cached(self, digest: str, runtime: str, task: str | None) -> Path | None:
+        bundle_dir = self.root / self.key(digest, runtime, task)
+        return bundle_dir if (bundle_dir / "bundle.json").is_file() else None
+
+    async def build(self, source_dir: Path, digest: str, *, runtime: str, task: str | None) -> Path:
+        key = self.key(digest, runtime, task)
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            if (found := self.cached(digest, runtime, task)) is not None:
+                return found
+            async with self._slots:
+                return await self._convert(source_dir, self.root / key, runtime=runtime, task=task)
+
+    async def _convert(self, source_dir: Path, bundle_dir: Path, *, runtime: str, task: str | None) -> Path:
+        self.root.mkdir(parents=True, exist_ok=True)
+        command = [sys.executable, "-m", "zeroserve.runtimes.export", str(source_dir), str(bundle_dir)]
+        command += ["--runtime", runtime]
+        if task:
+            command += ["--task", task]
+        process = await asyncio.create_subprocess_exec(
+            *command,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1"),
+        )
+        try:
+            _, stderr = await asyncio.wait_for(process.communicate(), self.timeout_s)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+            raise ArtifactError(f"model conversion took longer than {self.timeout_s:.0f} s") from None
+        if process.returncode != 0 or not (bundle_dir / "bundle.json").is_file():
+            lines = [line for line in stderr.decode(errors="replace").splitlines() if line.strip()]
+            reason = lines[-1] if lines else f"exit status {process.returncode}"
+            raise ArtifactError(f"model conversion failed: {reason}")
+        return bundle_dir

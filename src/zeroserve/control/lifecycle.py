@@ -1,0 +1,227 @@
+"""Endpoint lifecycle: Creating -> InService | Failed, and blue/green Updating.
+
+Deploying a variant means: fetch and unpack the artifact (cached by digest), convert it to a bundle (cached),
+fork one worker that loads it and answers a warm-up (proof the model serves), and only then route traffic.
+An update prepares the new variants beside the old ones and switches atomically; on failure the old ones
+keep serving and FailureReason says why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import itertools
+import logging
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from zeroserve.config import Settings
+from zeroserve.control.bundles import BundleBuilder
+from zeroserve.errors import ArtifactError, ZeroserveError
+from zeroserve.scheduler.deployment import VariantDeployment
+from zeroserve.scheduler.pool import VariantPool
+from zeroserve.scheduler.router import Router
+from zeroserve.store.artifacts import ArtifactCache
+from zeroserve.store.repository import Document, Repository
+from zeroserve.workers.hub import SpawnFailed
+
+log = logging.getLogger("zeroserve.lifecycle")
+_generations = itertools.count(1)
+INSTANCE_MEMORY_MB = 4096
+INSTANCE_MAX_CONCURRENCY = 1000
+
+
+def container_of(model: Document) -> Document:
+    container = model.get("PrimaryContainer") or (model.get("Containers") or [{}])[0]
+    return dict(container)
+
+
+class EndpointLifecycle:
+    def __init__(
+        self,
+        repo: Repository,
+        artifacts: ArtifactCache,
+        bundles: BundleBuilder,
+        router: Router,
+        settings: Settings,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.repo = repo
+        self.artifacts = artifacts
+        self.bundles = bundles
+        self.router = router
+        self.settings = settings
+        self.clock = clock
+        self.tasks: dict[str, asyncio.Task[None]] = {}
+
+    # --- entry points ----------------------------------------------------------------------------
+
+    def start(self, endpoint: str, config: Document, models: dict[str, Document], *, updating: bool) -> None:
+        task = asyncio.get_running_loop().create_task(self._deploy(endpoint, config, models, updating))
+        self.tasks[endpoint] = task
+        task.add_done_callback(lambda t: self.tasks.pop(endpoint, None) if self.tasks.get(endpoint) is t else None)
+
+    def cancel(self, endpoint: str) -> None:
+        task = self.tasks.pop(endpoint, None)
+        if task is not None:
+            task.cancel()
+
+    async def wait(self, endpoint: str) -> None:
+        task = self.tasks.get(endpoint)
+        if task is not None:
+            await asyncio.wait({task})
+
+    def restore(self) -> None:
+        """After a restart: route InService endpoints at once from their recorded bundles (workers start
+        on the first request); redo interrupted creates; an interrupted update keeps the old config."""
+        for row in self.repo.all("endpoint"):
+            internal = row.doc.get("_zeroserve", {})
+            deployments = [VariantDeployment(**d) for d in internal.get("deployments", [])]
+            ready = deployments and all(Path(d.bundle_dir, "bundle.json").is_file() for d in deployments)
+            if row.status in ("InService", "Updating") and ready:
+                fresh = [dataclasses.replace(d, generation=next(_generations)) for d in deployments]
+                self.router.set_endpoint(row.name, fresh)
+                if row.status == "Updating":
+                    self._set_status(row.name, "InService", "UpdateEndpoint was interrupted by a server restart.")
+            elif row.status in ("Creating", "InService", "Updating"):
+                snapshot = internal.get("snapshot", {})
+                if snapshot:
+                    self._set_status(row.name, "Creating", None)
+                    self.start(row.name, snapshot["config"], snapshot["models"], updating=False)
+
+    # --- the deployment ----------------------------------------------------------------------------
+
+    async def _deploy(self, endpoint: str, config: Document, models: dict[str, Document], updating: bool) -> None:
+        started = time.perf_counter()
+        prepared: list[VariantPool] = []
+        try:
+            deployments = [
+                await self._prepare(endpoint, variant, models[variant["ModelName"]])
+                for variant in config["ProductionVariants"]
+            ]
+            prepared = [self.router.pool.deploy(d) for d in deployments]
+            for variant_pool in prepared:
+                await self.router.pool.start_and_wait(variant_pool)
+        except asyncio.CancelledError:
+            for variant_pool in prepared:
+                self.router.pool.remove(variant_pool.key)
+            raise
+        except (ZeroserveError, SpawnFailed, OSError) as exc:
+            for variant_pool in prepared:
+                self.router.pool.remove(variant_pool.key)
+            reason = getattr(exc, "message", None) or str(exc)
+            log.warning("endpoint %s failed to deploy: %s", endpoint, reason)
+            if updating:
+                self._set_status(endpoint, "InService", f"UpdateEndpoint failed and was rolled back: {reason}")
+            else:
+                self._set_status(endpoint, "Failed", reason)
+            return
+        self.router.activate(endpoint, prepared)
+        self._mark_in_service(endpoint, config, models, [p.deployment for p in prepared])
+        log.info("endpoint %s InService in %.1f s", endpoint, time.perf_counter() - started)
+
+    async def _prepare(self, endpoint: str, variant: Document, model: Document) -> VariantDeployment:
+        container = container_of(model)
+        env = {str(k): str(v) for k, v in (container.get("Environment") or {}).items()}
+        url = container.get("ModelDataUrl") or env.get("HF_MODEL_ID", "")
+        if not url:
+            raise ArtifactError("the model has no ModelDataUrl and no local HF_MODEL_ID folder")
+        resolved = await asyncio.to_thread(self.artifacts.resolve, url)
+        runtime = env.get("ZEROSERVE_RUNTIME") or os.environ.get("ZEROSERVE_RUNTIME") or "onnx"
+        bundle = await self.bundles.build(resolved.model_dir, resolved.digest, runtime=runtime, task=env.get("HF_TASK"))
+        return self._deployment(endpoint, variant, bundle, env)
+
+    def _deployment(self, endpoint: str, variant: Document, bundle: Path, env: dict[str, str]) -> VariantDeployment:
+        serverless = variant.get("ServerlessConfig")
+        cores = os.cpu_count() or 1
+        batch = int(env.get("ZEROSERVE_MAX_BATCH_SIZE", "16"))
+        wait_ms = float(env.get("ZEROSERVE_MAX_BATCH_WAIT_MS", "0"))
+        common: dict[str, Any] = dict(
+            endpoint=endpoint,
+            variant=variant["VariantName"],
+            bundle_dir=str(bundle),
+            weight=float(variant.get("InitialVariantWeight", 1.0)),
+            env=env,
+            max_batch_size=batch,
+            max_batch_wait_ms=wait_ms,
+            generation=next(_generations),
+        )
+        if serverless:
+            max_concurrency = int(serverless["MaxConcurrency"])
+            return VariantDeployment(
+                memory_mb=int(serverless["MemorySizeInMB"]),
+                max_concurrency=max_concurrency,
+                min_workers=int(serverless.get("ProvisionedConcurrency") or 0),
+                serverless=True,
+                # More workers than cores only adds contention; each worker already batches.
+                max_workers=max(1, min(max_concurrency, cores)),
+                **common,
+            )
+        count = int(variant.get("InitialInstanceCount") or 1)
+        return VariantDeployment(
+            memory_mb=INSTANCE_MEMORY_MB,
+            max_concurrency=INSTANCE_MAX_CONCURRENCY,
+            min_workers=count,
+            serverless=False,
+            max_workers=count,
+            **common,
+        )
+
+    # --- status --------------------------------------------------------------------------------------
+
+    def _set_status(self, endpoint: str, status: str, failure_reason: str | None) -> None:
+        row = self.repo.get("endpoint", endpoint)
+        if row is None:
+            return
+        doc = dict(row.doc)
+        doc["EndpointStatus"] = status
+        now = self.clock()
+        doc["LastModifiedTime"] = now
+        if failure_reason is None:
+            doc.pop("FailureReason", None)
+        else:
+            doc["FailureReason"] = failure_reason
+        self.repo.update("endpoint", endpoint, doc, modified_at=now, status=status)
+
+    def _mark_in_service(
+        self, endpoint: str, config: Document, models: dict[str, Document], deployments: list[VariantDeployment]
+    ) -> None:
+        row = self.repo.get("endpoint", endpoint)
+        if row is None:  # deleted while deploying
+            self.router.remove_endpoint(endpoint)
+            return
+        now = self.clock()
+        doc = dict(row.doc)
+        doc.update(
+            EndpointStatus="InService",
+            EndpointConfigName=config["EndpointConfigName"],
+            LastModifiedTime=now,
+            ProductionVariants=[_variant_summary(v, models[v["ModelName"]], now) for v in config["ProductionVariants"]],
+        )
+        doc.pop("FailureReason", None)
+        doc["_zeroserve"] = {
+            "deployments": [dataclasses.asdict(d) for d in deployments],
+            "snapshot": {"config": config, "models": models},
+        }
+        self.repo.update("endpoint", endpoint, doc, modified_at=now, status="InService")
+
+
+def _variant_summary(variant: Document, model: Document, now: float) -> Document:
+    image = container_of(model).get("Image", "")
+    summary: Document = {
+        "VariantName": variant["VariantName"],
+        "DeployedImages": [{"SpecifiedImage": image, "ResolvedImage": image, "ResolutionTime": now}],
+        "CurrentWeight": float(variant.get("InitialVariantWeight", 1.0)),
+        "DesiredWeight": float(variant.get("InitialVariantWeight", 1.0)),
+    }
+    if serverless := variant.get("ServerlessConfig"):
+        summary["CurrentServerlessConfig"] = dict(serverless)
+        summary["DesiredServerlessConfig"] = dict(serverless)
+    else:
+        count = int(variant.get("InitialInstanceCount") or 1)
+        summary["CurrentInstanceCount"] = count
+        summary["DesiredInstanceCount"] = count
+    return summary

@@ -1,0 +1,75 @@
+"""What the data plane reports, at one place: one record per invocation and one event per worker change.
+
+Metrics, billing and the request log all consume these; the router fills them once and knows nothing about
+Prometheus, prices or files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class InvocationRecord:
+    endpoint: str
+    variant: str
+    status_code: int  # HTTP status the client got
+    error_code: str | None  # SageMaker error name, None on success
+    cold_start: bool  # the request waited for a worker to be forked and loaded
+    timestamp_s: float  # wall clock when the request arrived
+    queue_ms: float  # waiting for admission and for a worker (includes a cold start)
+    model_ms: float  # in-worker model time, measured in the worker
+    overhead_ms: float  # server latency minus model latency (queue included)
+    total_ms: float  # arrival to answer, as seen by the server
+    bytes_in: int
+    bytes_out: int
+    memory_mb: int  # the variant's MemorySizeInMB: what a serverless bill is based on
+
+
+@dataclass(frozen=True)
+class WorkerEvent:
+    endpoint: str
+    variant: str
+    kind: str  # "started" | "stopped" | "crashed" | "killed_memory" | "failed"
+    setup_ms: float = 0.0
+    rss_mb: float = 0.0
+    reason: str = ""
+
+
+class Observer(Protocol):
+    def invocation(self, record: InvocationRecord) -> None: ...
+
+    def worker(self, event: WorkerEvent) -> None: ...
+
+    def concurrency(self, endpoint: str, variant: str, inflight: int, max_concurrency: int) -> None: ...
+
+
+class NullObserver:
+    def invocation(self, record: InvocationRecord) -> None:
+        pass
+
+    def worker(self, event: WorkerEvent) -> None:
+        pass
+
+    def concurrency(self, endpoint: str, variant: str, inflight: int, max_concurrency: int) -> None:
+        pass
+
+
+class FanOut:
+    """Sends each report to several observers (metrics, meter, request log)."""
+
+    def __init__(self, *observers: Observer) -> None:
+        self.observers = list(observers)
+
+    def invocation(self, record: InvocationRecord) -> None:
+        for observer in self.observers:
+            observer.invocation(record)
+
+    def worker(self, event: WorkerEvent) -> None:
+        for observer in self.observers:
+            observer.worker(event)
+
+    def concurrency(self, endpoint: str, variant: str, inflight: int, max_concurrency: int) -> None:
+        for observer in self.observers:
+            observer.concurrency(endpoint, variant, inflight, max_concurrency)

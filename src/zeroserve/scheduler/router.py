@@ -1,0 +1,204 @@
+"""The data plane's one entry point: route an invocation of an endpoint to a variant and a worker.
+
+Admission (MaxConcurrency), scale from zero, the invocation timeout, memory enforcement and crash retry all
+meet here; each is a domain error the API layer turns into SageMaker's answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from zeroserve.errors import EndpointUnavailable, InternalFailure, ModelError, RequestTooLarge, Throttled
+from zeroserve.metrics.events import NullObserver, Observer
+from zeroserve.runtimes.base import Invocation
+from zeroserve.scheduler.admission import AdmissionGate
+from zeroserve.scheduler.deployment import VariantDeployment
+from zeroserve.scheduler.pool import Pool, VariantPool, WorkerSlot
+from zeroserve.workers.connection import WorkerGone, WorkerReply
+
+
+@dataclass
+class InvocationTrace:
+    """Filled in as the request moves through the data plane; the API turns it into an InvocationRecord."""
+
+    variant: str = ""
+    memory_mb: int = 0
+    cold_start: bool = False
+    queue_ms: float = 0.0
+    model_ms: float = 0.0
+
+
+@dataclass(frozen=True)
+class InvocationResult:
+    body: bytes
+    content_type: str
+    variant: str
+
+
+@dataclass
+class VariantRoute:
+    pool: VariantPool
+    gate: AdmissionGate
+
+    @property
+    def deployment(self) -> VariantDeployment:
+        return self.pool.deployment
+
+
+class Router:
+    def __init__(
+        self,
+        pool: Pool,
+        *,
+        account_id: str,
+        region: str,
+        wait_budget_s: float,
+        invocation_timeout_s: float,
+        queue_limit: int | None = None,
+        observer: Observer | None = None,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        self.pool = pool
+        self.account_id = account_id
+        self.region = region
+        self.wait_budget_s = wait_budget_s
+        self.invocation_timeout_s = invocation_timeout_s
+        self.queue_limit = queue_limit
+        self.observer: Observer = observer or NullObserver()
+        self.clock = clock or pool.clock
+        self.endpoints: dict[str, list[VariantRoute]] = {}
+
+    def set_endpoint(self, name: str, deployments: list[VariantDeployment]) -> None:
+        self.activate(name, [self.pool.deploy(d) for d in deployments])
+
+    def activate(self, name: str, variants: list[VariantPool]) -> None:
+        """Point the endpoint at these (already deployed) variants, atomically; requests in flight finish
+        where they are, and the variants no longer routed are retired."""
+        routes = []
+        for variant in variants:
+            deployment = variant.deployment
+            queue_limit = deployment.max_concurrency if self.queue_limit is None else self.queue_limit
+            routes.append(VariantRoute(variant, AdmissionGate(deployment.max_concurrency, queue_limit)))
+        stale = {r.pool.key for r in self.endpoints.get(name, [])} - {r.pool.key for r in routes}
+        self.endpoints[name] = routes
+        for key in stale:
+            self.pool.remove(key)
+
+    def remove_endpoint(self, name: str) -> None:
+        for route in self.endpoints.pop(name, []):
+            self.pool.remove(route.pool.key)
+
+    def _choose(self, name: str, target_variant: str | None) -> VariantRoute:
+        routes = self.endpoints.get(name)
+        if not routes:
+            raise EndpointUnavailable(f"Endpoint {name} of account {self.account_id} not found.")
+        if target_variant:
+            for route in routes:
+                if route.deployment.variant == target_variant:
+                    return route
+            raise EndpointUnavailable(f"Variant {target_variant} not found for endpoint {name}.")
+        if len(routes) == 1:
+            return routes[0]
+        return random.choices(routes, weights=[r.deployment.weight for r in routes])[0]
+
+    def check_payload(self, name: str, size_bytes: int) -> None:
+        """Before reading a body: is it within the variant limit (4 MB serverless, 6 MB instance)?"""
+        routes = self.endpoints.get(name)
+        if routes and size_bytes > max(r.deployment.max_payload_bytes for r in routes):
+            limit_mb = max(r.deployment.max_payload_bytes for r in routes) // (1024 * 1024)
+            raise RequestTooLarge(f"Request payload of {size_bytes} bytes exceeds the {limit_mb} MB limit.")
+
+    async def invoke(
+        self, name: str, invocation: Invocation, trace: InvocationTrace, target_variant: str | None = None
+    ) -> InvocationResult:
+        route = self._choose(name, target_variant)
+        deployment = route.deployment
+        trace.variant, trace.memory_mb = deployment.variant, deployment.memory_mb
+        if len(invocation.body) > deployment.max_payload_bytes:
+            raise RequestTooLarge(
+                f"Request payload of {len(invocation.body)} bytes exceeds the "
+                f"{deployment.max_payload_bytes // (1024 * 1024)} MB limit of variant {deployment.variant}."
+            )
+        arrived = self.clock()
+        try:
+            await route.gate.enter()
+        except AdmissionGate.Rejected:
+            raise Throttled(
+                f"Endpoint {name} is at its MaxConcurrency of {deployment.max_concurrency} "
+                "and its queue is full. Retry with backoff."
+            ) from None
+        self.observer.concurrency(name, deployment.variant, route.gate.inflight, deployment.max_concurrency)
+        try:
+            return await self._run(route, invocation, trace, arrived)
+        finally:
+            route.gate.leave()
+            self.observer.concurrency(name, deployment.variant, route.gate.inflight, deployment.max_concurrency)
+
+    async def _run(
+        self, route: VariantRoute, invocation: Invocation, trace: InvocationTrace, arrived: float
+    ) -> InvocationResult:
+        deployment = route.deployment
+        for attempt in (1, 2):
+            slot, cold = await route.pool.acquire(arrived + self.wait_budget_s)
+            trace.cold_start = trace.cold_start or cold
+            trace.queue_ms = (self.clock() - arrived) * 1000
+            try:
+                reply = await self._send(slot, invocation, arrived)
+            except WorkerGone:
+                self.pool.kill(slot, "crashed", "worker exited while handling a request")
+                if attempt == 2:
+                    raise InternalFailure("The worker serving the request exited; it has been replaced.") from None
+                continue  # inference is idempotent: retry once on a fresh worker
+            finally:
+                route.pool.release(slot)
+            trace.model_ms = reply.model_us / 1000
+            if reply.rss_mb > deployment.memory_mb:
+                self.pool.kill(slot, "killed_memory", f"RSS {reply.rss_mb:.0f} MB > {deployment.memory_mb} MB")
+                raise InternalFailure(
+                    f"The worker used {reply.rss_mb:.0f} MB, over the variant's MemorySizeInMB of "
+                    f"{deployment.memory_mb}; it was stopped and will be replaced."
+                )
+            if reply.status == "ok":
+                return InvocationResult(reply.body, reply.content_type, deployment.variant)
+            original = 400 if reply.status == "client_error" else 500
+            raise ModelError(self._model_error_message(original, reply.error, deployment.endpoint), original,
+                             self.log_stream(deployment.endpoint))
+        raise AssertionError("unreachable")
+
+    async def _send(self, slot: WorkerSlot, invocation: Invocation, arrived: float) -> WorkerReply:
+        remaining = arrived + self.invocation_timeout_s - self.clock()
+        try:
+            return await asyncio.wait_for(
+                slot.connection.invoke(
+                    invocation.body, invocation.content_type, invocation.accept, invocation.custom_attributes
+                ),
+                max(0.001, remaining),
+            )
+        except TimeoutError:
+            # A forward pass cannot be interrupted: the stuck worker goes, a fresh one takes its place.
+            self.pool.kill(slot, "crashed", "invocation timed out")
+            raise ModelError(
+                "Received server error (0) from primary with message \"Your invocation timed out while waiting "
+                f"for a response from container primary after {self.invocation_timeout_s:.0f} s.\"",
+                408,
+                self.log_stream(slot.variant.deployment.endpoint),
+            ) from None
+
+    def _model_error_message(self, original: int, error: str, endpoint: str) -> str:
+        kind = "client" if original < 500 else "server"
+        return (
+            f'Received {kind} error ({original}) from primary with message "{error}". '
+            f"See {self.log_stream(endpoint)} for more information."
+        )
+
+    def log_stream(self, endpoint: str) -> str:
+        return (
+            f"arn:aws:logs:{self.region}:{self.account_id}:log-group:/aws/sagemaker/Endpoints/{endpoint}"
+        )
+
+    async def close(self) -> None:
+        self.endpoints.clear()
+        await self.pool.close()

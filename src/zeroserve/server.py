@@ -1,0 +1,78 @@
+"""Running the ASGI app under uvicorn: bind (port 0 allowed), announce the address, drain on SIGTERM."""
+
+from __future__ import annotations
+
+import logging
+import socket
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+
+from zeroserve.api.app import create_app
+from zeroserve.config import Settings
+from zeroserve.services import Services
+
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+
+
+class InsecureBind(Exception):
+    pass
+
+
+def check_bind(settings: Settings) -> None:
+    if settings.host not in LOOPBACK_HOSTS and not settings.access_keys and not settings.insecure:
+        raise InsecureBind(
+            f"refusing to listen on {settings.host} without authentication: set ZEROSERVE_ACCESS_KEYS "
+            "(SigV4) or pass --insecure"
+        )
+
+
+class _DrainingServer(uvicorn.Server):
+    """On SIGTERM/SIGINT, answer 503 to new requests at once while in-flight ones finish."""
+
+    def __init__(self, config: uvicorn.Config, app: Starlette) -> None:
+        super().__init__(config)
+        self._app = app
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        self._app.state.draining = True
+        super().handle_exit(sig, frame)
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.set_inheritable(True)
+    return sock
+
+
+def serve(
+    settings: Settings,
+    *,
+    port_file: Path | None = None,
+    on_ready: Callable[[Services, str], Awaitable[None]] | None = None,
+) -> None:
+    check_bind(settings)
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = create_app(settings)
+    sock = bind_socket(settings.host, settings.port)
+    host, port = sock.getsockname()[:2]
+    url = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
+    app.state.url = url
+    if on_ready is not None:
+        app.state.on_ready = lambda services: on_ready(services, url)
+    if port_file is not None:
+        port_file.write_text(str(port))
+    config = uvicorn.Config(
+        app,
+        log_level="warning" if settings.log_level == "info" else settings.log_level,
+        access_log=False,
+        timeout_graceful_shutdown=int(settings.invocation_timeout_s) + 5,
+        lifespan="on",
+    )
+    _DrainingServer(config, app).run(sockets=[sock])

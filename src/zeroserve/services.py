@@ -1,0 +1,73 @@
+"""Composition root: builds the store, the data plane and the control plane from one Settings object,
+and tears them down in the right order. Everything is created inside the running event loop."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from zeroserve.config import Settings
+from zeroserve.control.actions import ControlPlane
+from zeroserve.control.bundles import BundleBuilder
+from zeroserve.control.lifecycle import EndpointLifecycle
+from zeroserve.metrics.events import FanOut, Observer
+from zeroserve.scheduler.pool import Pool
+from zeroserve.scheduler.router import Router
+from zeroserve.store.artifacts import ArtifactCache
+from zeroserve.store.db import Database
+from zeroserve.store.repository import Repository
+from zeroserve.workers.hub import WorkerHub
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    repo: Repository
+    hub: WorkerHub
+    pool: Pool
+    router: Router
+    lifecycle: EndpointLifecycle
+    control: ControlPlane
+    observer: FanOut
+    extras: dict[str, object] = field(default_factory=dict)
+
+    @classmethod
+    async def start(cls, settings: Settings, observers: list[Observer] | None = None) -> Services:
+        for folder in (settings.data_dir, settings.artifacts_dir, settings.run_dir, settings.logs_dir):
+            folder.mkdir(parents=True, exist_ok=True)
+        db = Database(settings.db_path)
+        repo = Repository(db)
+        observer = FanOut(*(observers or []))
+        hub = WorkerHub()
+        await hub.start()
+        pool = Pool(
+            hub,
+            idle_timeout_s=settings.idle_timeout_s,
+            memory_budget_mb=settings.memory_budget_mb,
+            spawn_timeout_s=settings.model_wait_budget_s,
+            worker_threads=settings.worker_threads,
+            observer=observer,
+        )
+        router = Router(
+            pool,
+            account_id=settings.account_id,
+            region=settings.region,
+            wait_budget_s=settings.model_wait_budget_s,
+            invocation_timeout_s=settings.invocation_timeout_s,
+            queue_limit=settings.queue_per_endpoint or None,
+            observer=observer,
+        )
+        artifacts = ArtifactCache(settings.artifacts_dir)
+        bundles = BundleBuilder(settings.artifacts_dir / "bundles")
+        lifecycle = EndpointLifecycle(repo, artifacts, bundles, router, settings)
+        control = ControlPlane(repo, lifecycle, region=settings.region, account_id=settings.account_id)
+        services = cls(settings, db, repo, hub, pool, router, lifecycle, control, observer)
+        lifecycle.restore()
+        return services
+
+    async def stop(self) -> None:
+        for endpoint in list(self.lifecycle.tasks):
+            self.lifecycle.cancel(endpoint)
+        await self.router.close()
+        await self.hub.close()
+        self.db.close()

@@ -1,0 +1,108 @@
+"""The server's side of one worker: sends invocations, matches results to waiting requests by id."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import signal
+from dataclasses import dataclass
+
+from zeroserve.workers.protocol import Header, encode, read_frame
+
+
+@dataclass(frozen=True)
+class WorkerReply:
+    status: str  # "ok" | "client_error" | "error"
+    body: bytes
+    content_type: str
+    error: str
+    model_us: int
+    rss_mb: float
+
+
+class WorkerGone(Exception):
+    """The worker's socket closed (it crashed, was killed or stopped) before it answered."""
+
+
+class WorkerConnection:
+    def __init__(self, worker_id: str, pid: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.worker_id = worker_id
+        self.pid = pid
+        self._reader = reader
+        self._writer = writer
+        self._ids = itertools.count(1)
+        self._waiting: dict[int, asyncio.Future[WorkerReply]] = {}
+        self.closed = asyncio.get_running_loop().create_future()
+        self._read_task: asyncio.Task[None] | None = None
+
+    async def wait_ready(self) -> Header:
+        """The first frame after hello: `ready` (with setup_ms) or `failed` (with error)."""
+        header, _ = await read_frame(self._reader)
+        return header
+
+    def start(self) -> None:
+        self._read_task = asyncio.get_running_loop().create_task(self._read_replies())
+
+    @property
+    def inflight(self) -> int:
+        return len(self._waiting)
+
+    async def invoke(self, body: bytes, content_type: str, accept: str, custom_attributes: str | None) -> WorkerReply:
+        if self.closed.done():
+            raise WorkerGone(self.worker_id)
+        request_id = next(self._ids)
+        future: asyncio.Future[WorkerReply] = asyncio.get_running_loop().create_future()
+        self._waiting[request_id] = future
+        header: Header = {"type": "invoke", "id": request_id, "content_type": content_type, "accept": accept}
+        if custom_attributes:
+            header["custom_attributes"] = custom_attributes
+        try:
+            self._writer.write(encode(header, body))
+            return await future
+        finally:
+            self._waiting.pop(request_id, None)
+
+    async def _read_replies(self) -> None:
+        try:
+            while True:
+                header, body = await read_frame(self._reader)
+                future = self._waiting.get(header.get("id", -1))
+                if future is not None and not future.done():
+                    future.set_result(
+                        WorkerReply(
+                            status=header.get("status", "error"),
+                            body=body,
+                            content_type=header.get("content_type", "application/json"),
+                            error=header.get("error", ""),
+                            model_us=int(header.get("model_us", 0)),
+                            rss_mb=float(header.get("rss_mb", 0.0)),
+                        )
+                    )
+        except (asyncio.IncompleteReadError, ConnectionError, OSError, ValueError):
+            pass
+        finally:
+            self._fail_waiting()
+
+    def _fail_waiting(self) -> None:
+        if not self.closed.done():
+            self.closed.set_result(None)
+        for future in self._waiting.values():
+            if not future.done():
+                future.set_exception(WorkerGone(self.worker_id))
+
+    def stop(self) -> None:
+        """Ask the worker to exit once it has answered what it holds. Half-close only: its replies to
+        in-flight requests still come back, then its exit closes the socket."""
+        if not self._writer.is_closing():
+            self._writer.write(encode({"type": "stop"}))
+            if self._writer.can_write_eof():
+                self._writer.write_eof()
+
+    def kill(self) -> None:
+        """For a worker that must not finish what it is doing (over its memory, past its timeout)."""
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self._writer.close()

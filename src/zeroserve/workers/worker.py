@@ -1,0 +1,92 @@
+"""A worker: one forked process serving one endpoint variant.
+
+It loads its bundle, runs a warm-up forward pass, and only then says `ready` (a worker that answered before
+its model was loaded would turn a cold start into an error). Then it answers batches of invocations until
+the server hangs up or says `stop`.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import traceback
+from pathlib import Path
+from typing import NoReturn
+
+from zeroserve.runtimes.base import ClientInputError, Handler, Invocation, Outcome, Reply
+from zeroserve.workers.batching import BatchCollector, Frame
+from zeroserve.workers.protocol import FrameSocket
+from zeroserve.workers.spec import WorkerSpec
+
+_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+
+
+def rss_mb() -> float:
+    with open("/proc/self/statm", "rb") as statm:
+        return int(statm.read().split()[1]) * _PAGE_SIZE / (1024 * 1024)
+
+
+def serve(channel: FrameSocket, spec: WorkerSpec) -> NoReturn:
+    started = time.perf_counter()
+    try:
+        handler = _load(spec)
+        handler.warm_up()
+    except BaseException as exc:  # anything, including SystemExit from user code, fails the load
+        channel.send({"type": "failed", "error": _describe(exc)})
+        os._exit(1)
+    setup_ms = (time.perf_counter() - started) * 1000
+    channel.send({"type": "ready", "setup_ms": setup_ms, "rss_mb": rss_mb(), "pid": os.getpid()})
+
+    collector = BatchCollector(channel, spec.max_batch_size, spec.max_batch_wait_ms)
+    while (batch := collector.next_batch()) is not None:
+        invokes = [frame for frame in batch if frame[0].get("type") == "invoke"]
+        if invokes:
+            _answer(channel, handler, invokes)
+        if any(frame[0].get("type") == "stop" for frame in batch):
+            break
+    os._exit(0)
+
+
+def _load(spec: WorkerSpec) -> Handler:
+    # The model's Environment (HF_TASK, SAGEMAKER_PROGRAM, ...) is the worker's environment, as in a container.
+    os.environ.update(spec.env)
+    if spec.threads:
+        os.environ["ZEROSERVE_WORKER_THREADS"] = str(spec.threads)
+    from zeroserve.runtimes.loader import load_handler
+
+    return load_handler(Path(spec.bundle_dir))
+
+
+def _answer(channel: FrameSocket, handler: Handler, invokes: list[Frame]) -> None:
+    invocations = [
+        Invocation(
+            body=body,
+            content_type=header.get("content_type") or "application/json",
+            accept=header.get("accept") or "application/json",
+            custom_attributes=header.get("custom_attributes"),
+        )
+        for header, body in invokes
+    ]
+    started = time.perf_counter()
+    try:
+        outcomes: list[Outcome] = handler.handle_batch(invocations)
+    except Exception as exc:  # a handler bug fails the whole batch, not the worker
+        outcomes = [exc] * len(invocations)
+    model_us = int((time.perf_counter() - started) * 1_000_000)
+    memory = rss_mb()
+    for (header, _), outcome in zip(invokes, outcomes, strict=True):
+        reply: dict[str, object] = {"type": "result", "id": header["id"], "model_us": model_us, "rss_mb": memory}
+        if isinstance(outcome, Reply):
+            reply.update(status="ok", content_type=outcome.content_type)
+            channel.send(reply, outcome.body)
+        else:
+            client = isinstance(outcome, ClientInputError)
+            reply.update(status="client_error" if client else "error", error=_describe(outcome))
+            channel.send(reply)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, ClientInputError):
+        return str(exc)
+    last = traceback.format_exception_only(type(exc), exc)[-1].strip()
+    return last

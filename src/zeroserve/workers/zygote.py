@@ -1,0 +1,111 @@
+"""The zygote: a long-lived process that imports the runtime stack once and forks workers on demand.
+
+Forking a warm process costs milliseconds where a fresh interpreter with onnxruntime costs hundreds of them.
+Fork safety: nothing here creates an onnxruntime session, a thread pool or an event loop before forking;
+only modules are imported. Run as `python -m zeroserve.workers.zygote` with ZEROSERVE_SOCKET set.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import resource
+import signal
+import socket
+import sys
+from typing import NoReturn
+
+from zeroserve.workers.protocol import FrameSocket, Header
+from zeroserve.workers.spec import WorkerSpec
+
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """Ask Linux to SIGKILL us when our parent dies, so no process outlives the server."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass
+
+
+def preimport() -> None:
+    """Import what every ONNX worker needs, so each fork inherits it already loaded."""
+    import numpy  # noqa: F401
+    import onnxruntime  # noqa: F401
+    import tokenizers  # noqa: F401
+
+    import zeroserve.runtimes.loader  # noqa: F401
+    import zeroserve.workers.worker  # noqa: F401
+
+
+def connect(address: str) -> socket.socket:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.connect(address)
+    return sock
+
+
+def _limit_memory(memory_mb: int) -> None:
+    """Cap address space at what the process maps now plus its memory size: growth beyond MemorySizeInMB
+    fails allocation instead of taking the machine down. The server also watches RSS (reported per reply)."""
+    with open("/proc/self/statm", "rb") as statm:
+        mapped_bytes = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    limit = mapped_bytes + memory_mb * 1024 * 1024
+    try:
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    except (ValueError, OSError):
+        pass
+
+
+def _become_worker(address: str, spec: WorkerSpec) -> NoReturn:
+    try:
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the server's to handle
+        die_with_parent()
+        _limit_memory(spec.memory_mb)
+        channel = FrameSocket(connect(address))
+        channel.send({"type": "hello", "role": "worker", "worker_id": spec.worker_id, "pid": os.getpid()})
+        from zeroserve.workers.worker import serve
+
+        serve(channel, spec)
+    except BaseException:
+        os._exit(1)
+
+
+def run(address: str) -> None:
+    die_with_parent()
+    preimport()
+    # Children are reaped by the kernel; the server learns of a death from the worker's closed socket.
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    control = connect(address)
+    channel = FrameSocket(control)
+    channel.send({"type": "hello", "role": "zygote", "pid": os.getpid()})
+    while (frame := channel.recv()) is not None:
+        header: Header = frame[0]
+        if header.get("type") == "spawn":
+            spec = WorkerSpec.from_json(header["spec"])
+            pid = os.fork()
+            if pid == 0:
+                control.close()
+                _become_worker(address, spec)
+            channel.send({"type": "spawned", "worker_id": spec.worker_id, "pid": pid})
+        elif header.get("type") == "kill":
+            try:
+                os.kill(int(header["pid"]), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    # The server is gone: take every worker down with us (they share our process group).
+    os.killpg(os.getpgid(0), signal.SIGKILL)
+
+
+def main() -> None:
+    address = os.environ.get("ZEROSERVE_SOCKET")
+    if not address:
+        sys.exit("zeroserve zygote: ZEROSERVE_SOCKET is not set")
+    run(address.replace("@", "\0", 1) if address.startswith("@") else address)
+
+
+if __name__ == "__main__":
+    main()
