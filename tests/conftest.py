@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from models import make_tiny_bert  # noqa: E402
-from server import ServerProcess, deploy, pack_model  # noqa: E402
+from models import make_tiny_bert
+from server import ServerProcess, deploy, pack_model
 
 TINY_LABELS = {0: "NEGATIVE", 1: "POSITIVE"}
 

@@ -22,7 +22,9 @@ CREDENTIALS = {"region_name": "us-east-1", "aws_access_key_id": "x", "aws_secret
 
 
 class ServerProcess:
-    def __init__(self, data_dir: Path, env: Mapping[str, str] | None = None, args: list[str] | None = None) -> None:
+    def __init__(
+        self, data_dir: Path, env: Mapping[str, str] | None = None, args: list[str] | None = None
+    ) -> None:
         self.data_dir = data_dir
         self.env = dict(env or {})
         self.args = list(args or [])
@@ -35,8 +37,19 @@ class ServerProcess:
         port_file = self.data_dir / "port"
         port_file.unlink(missing_ok=True)
         env = dict(os.environ, **self.env)
-        command = [sys.executable, "-m", "zeroserve", "serve", "--port", "0", "--port-file", str(port_file),
-                   "--data-dir", str(self.data_dir), *self.args]
+        command = [
+            sys.executable,
+            "-m",
+            "zeroserve",
+            "serve",
+            "--port",
+            "0",
+            "--port-file",
+            str(port_file),
+            "--data-dir",
+            str(self.data_dir),
+            *self.args,
+        ]
         log = open(self.log_path, "ab")  # noqa: SIM115 - the process owns it until stop()
         self.process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout_s
@@ -81,8 +94,12 @@ class ServerProcess:
         import boto3
         from botocore.config import Config
 
-        return boto3.client("sagemaker-runtime", endpoint_url=self.url, config=Config(retries={"max_attempts": 1}),
-                            **CREDENTIALS)
+        return boto3.client(
+            "sagemaker-runtime",
+            endpoint_url=self.url,
+            config=Config(retries={"max_attempts": 1}),
+            **CREDENTIALS,
+        )
 
     def __enter__(self) -> ServerProcess:
         return self.start()
@@ -102,16 +119,26 @@ def pack_model(model_dir: Path, tarball: Path) -> Path:
 
 
 def deploy(
-    sm: Any, name: str, model_data_url: str, *, env: Mapping[str, str] | None = None,
-    memory_mb: int = 2048, max_concurrency: int = 10, provisioned: int | None = None, wait: bool = True,
+    sm: Any,
+    name: str,
+    model_data_url: str,
+    *,
+    env: Mapping[str, str] | None = None,
+    memory_mb: int = 2048,
+    max_concurrency: int = 10,
+    provisioned: int | None = None,
+    wait: bool = True,
     timeout_s: float = 300.0,
 ) -> dict[str, Any]:
-    """The SageMaker workflow with boto3: model, serverless endpoint config, endpoint; wait for a final status."""
+    """The SageMaker workflow with boto3: model, serverless config, endpoint; wait for a final status."""
     sm.create_model(
         ModelName=name,
         ExecutionRoleArn="arn:aws:iam::000000000000:role/test",
-        PrimaryContainer={"Image": "hf-inference", "ModelDataUrl": model_data_url,
-                          "Environment": dict(env or {"HF_TASK": "text-classification"})},
+        PrimaryContainer={
+            "Image": "hf-inference",
+            "ModelDataUrl": model_data_url,
+            "Environment": dict(env or {"HF_TASK": "text-classification"}),
+        },
     )
     serverless: dict[str, int] = {"MemorySizeInMB": memory_mb, "MaxConcurrency": max_concurrency}
     if provisioned:

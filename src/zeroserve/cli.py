@@ -10,13 +10,20 @@ from rich.console import Console
 
 from zeroserve.config import Settings
 
-app = typer.Typer(help="Self-hosted, SageMaker-Serverless-compatible inference for Hugging Face models.",
-                  no_args_is_help=True, add_completion=False)
+app = typer.Typer(
+    help="Self-hosted, SageMaker-Serverless-compatible inference for Hugging Face models.",
+    no_args_is_help=True,
+    add_completion=False,
+)
 console = Console()
 
 HostOpt = Annotated[str | None, typer.Option(help="Address to bind [env ZEROSERVE_HOST, default 127.0.0.1]")]
-PortOpt = Annotated[int | None, typer.Option(help="Port (0 picks a free one) [env ZEROSERVE_PORT, default 8080]")]
-DataDirOpt = Annotated[Path | None, typer.Option(help="SQLite, artifact cache, logs [env ZEROSERVE_DATA_DIR]")]
+PortOpt = Annotated[
+    int | None, typer.Option(help="Port (0 picks a free one) [env ZEROSERVE_PORT, default 8080]")
+]
+DataDirOpt = Annotated[
+    Path | None, typer.Option(help="SQLite, artifact cache, logs [env ZEROSERVE_DATA_DIR]")
+]
 IdleOpt = Annotated[float | None, typer.Option(help="Stop idle workers after this many seconds [default 60]")]
 BudgetOpt = Annotated[int | None, typer.Option(help="Memory budget for all workers, MB [default 80% of RAM]")]
 InsecureOpt = Annotated[bool, typer.Option(help="Allow a non-loopback bind without authentication")]
@@ -24,19 +31,32 @@ PortFileOpt = Annotated[Path | None, typer.Option(help="Write the bound port to 
 
 
 def _settings(
-    host: str | None, port: int | None, data_dir: Path | None, idle: float | None, budget: int | None,
+    host: str | None,
+    port: int | None,
+    data_dir: Path | None,
+    idle: float | None,
+    budget: int | None,
     insecure: bool,
 ) -> Settings:
     return Settings.from_env(
-        host=host, port=port, data_dir=data_dir, idle_timeout_s=idle, memory_budget_mb=budget,
+        host=host,
+        port=port,
+        data_dir=data_dir,
+        idle_timeout_s=idle,
+        memory_budget_mb=budget,
         insecure=insecure or None,
     )
 
 
 @app.command()
 def serve(
-    host: HostOpt = None, port: PortOpt = None, data_dir: DataDirOpt = None, idle_timeout_s: IdleOpt = None,
-    memory_budget_mb: BudgetOpt = None, insecure: InsecureOpt = False, port_file: PortFileOpt = None,
+    host: HostOpt = None,
+    port: PortOpt = None,
+    data_dir: DataDirOpt = None,
+    idle_timeout_s: IdleOpt = None,
+    memory_budget_mb: BudgetOpt = None,
+    insecure: InsecureOpt = False,
+    port_file: PortFileOpt = None,
 ) -> None:
     """Run the server: SageMaker control plane, runtime and metrics on one port."""
     from zeroserve.server import InsecureBind
@@ -52,10 +72,19 @@ def serve(
 
 @app.command()
 def up(
-    host: HostOpt = None, port: PortOpt = None, data_dir: DataDirOpt = None, idle_timeout_s: IdleOpt = None,
-    memory_budget_mb: BudgetOpt = None, insecure: InsecureOpt = False,
-    model: Annotated[Path | None, typer.Option(help="model.tar.gz to serve [default: the packaged MiniLM "
-                                                    "sentiment model, trained once and cached]")] = None,
+    host: HostOpt = None,
+    port: PortOpt = None,
+    data_dir: DataDirOpt = None,
+    idle_timeout_s: IdleOpt = None,
+    memory_budget_mb: BudgetOpt = None,
+    insecure: InsecureOpt = False,
+    model: Annotated[
+        Path | None,
+        typer.Option(
+            help="model.tar.gz to serve [default: the packaged MiniLM "
+            "sentiment model, trained once and cached]"
+        ),
+    ] = None,
 ) -> None:
     """Serve the sentiment model as endpoint `sentiment` and show how to call it."""
     from zeroserve.quickstart import deploy_default
@@ -76,7 +105,19 @@ def up(
 
 
 def main() -> None:
+    _register_commands()
     app()
+
+
+def _register_commands() -> None:
+    """Command groups live in their own modules (zeroserve/commands/*) and attach to `app` on import."""
+    import importlib
+    import pkgutil
+
+    import zeroserve.commands
+
+    for module in pkgutil.iter_modules(zeroserve.commands.__path__):
+        importlib.import_module(f"zeroserve.commands.{module.name}")
 
 
 if __name__ == "__main__":

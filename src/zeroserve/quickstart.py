@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.panel import Panel
@@ -33,24 +34,32 @@ print(json.loads(answer["Body"].read()))"""
 async def deploy_default(services: Services, url: str, artifact: Path, console: Console) -> None:
     """Create model, config and endpoint `sentiment` (unless they exist), wait for InService, show usage."""
     control = services.control
-    calls = [
-        ("CreateModel", {
-            "ModelName": ENDPOINT,
-            "ExecutionRoleArn": "arn:aws:iam::000000000000:role/zeroserve",
-            "PrimaryContainer": {
-                "Image": "zeroserve/huggingface-onnx",
-                "ModelDataUrl": artifact.resolve().as_uri(),
-                "Environment": {"HF_TASK": "text-classification"},
-            },
-        }),
-        ("CreateEndpointConfig", {
-            "EndpointConfigName": ENDPOINT,
-            "ProductionVariants": [{
-                "VariantName": "AllTraffic",
+    calls: list[tuple[str, dict[str, Any]]] = [
+        (
+            "CreateModel",
+            {
                 "ModelName": ENDPOINT,
-                "ServerlessConfig": {"MemorySizeInMB": 2048, "MaxConcurrency": 20},
-            }],
-        }),
+                "ExecutionRoleArn": "arn:aws:iam::000000000000:role/zeroserve",
+                "PrimaryContainer": {
+                    "Image": "zeroserve/huggingface-onnx",
+                    "ModelDataUrl": artifact.resolve().as_uri(),
+                    "Environment": {"HF_TASK": "text-classification"},
+                },
+            },
+        ),
+        (
+            "CreateEndpointConfig",
+            {
+                "EndpointConfigName": ENDPOINT,
+                "ProductionVariants": [
+                    {
+                        "VariantName": "AllTraffic",
+                        "ModelName": ENDPOINT,
+                        "ServerlessConfig": {"MemorySizeInMB": 2048, "MaxConcurrency": 20},
+                    }
+                ],
+            },
+        ),
         ("CreateEndpoint", {"EndpointName": ENDPOINT, "EndpointConfigName": ENDPOINT}),
     ]
     for action, params in calls:
@@ -66,7 +75,9 @@ async def deploy_default(services: Services, url: str, artifact: Path, console: 
                 break
             await asyncio.sleep(0.2)
     if status["EndpointStatus"] != "InService":
-        console.print(f"[red]endpoint {ENDPOINT} is {status['EndpointStatus']}: {status.get('FailureReason')}")
+        console.print(
+            f"[red]endpoint {ENDPOINT} is {status['EndpointStatus']}: {status.get('FailureReason')}"
+        )
         return
     curl, boto = _examples(url)
     console.print(Panel.fit(f"zeroserve is serving [bold]{ENDPOINT}[/] at {url}", style="green"))

@@ -58,6 +58,7 @@ class Services:
             observer=observer,
         )
         artifacts = ArtifactCache(settings.artifacts_dir)
+        artifacts.sweep_stale()
         bundles = BundleBuilder(settings.artifacts_dir / "bundles")
         lifecycle = EndpointLifecycle(repo, artifacts, bundles, router, settings)
         control = ControlPlane(repo, lifecycle, region=settings.region, account_id=settings.account_id)

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from starlette.applications import Starlette
 from starlette.routing import Route
 
-from zeroserve.api import control, runtime
+from zeroserve.api import control, runtime, status
 from zeroserve.config import Settings
 from zeroserve.services import Services
 
@@ -38,6 +38,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/endpoints/{endpoint_name}/invocations", runtime.invoke_endpoint, methods=["POST"]),
         Route("/invocations", runtime.invoke_single, methods=["POST"]),
         Route("/ping", runtime.ping, methods=["GET"]),
+        Route("/zeroserve/status", status.status, methods=["GET"]),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.settings = settings

@@ -29,7 +29,9 @@ class ScalingConfig:
     target_inflight_per_worker: int = 8
 
 
-def should_scale_out(config: ScalingConfig, workers: Sequence[WorkerView], starting: int, waiting: int) -> bool:
+def should_scale_out(
+    config: ScalingConfig, workers: Sequence[WorkerView], starting: int, waiting: int
+) -> bool:
     """One more worker when none is starting, the cap allows it, and either nothing is warm while requests
     wait, or every warm worker already carries its target load."""
     if starting > 0 or len(workers) + starting >= config.max_workers:

@@ -33,7 +33,11 @@ class WorkerSlot:
 
     def view(self) -> autoscaler.WorkerView:
         return autoscaler.WorkerView(
-            self.connection.worker_id, self.connection.inflight, self.last_used_s, self.memory_mb, self.variant.key
+            self.connection.worker_id,
+            self.connection.inflight,
+            self.last_used_s,
+            self.memory_mb,
+            self.variant.key,
         )
 
 
@@ -207,14 +211,18 @@ class Pool:
         variant.workers[connection.worker_id] = slot
         connection.closed.add_done_callback(lambda _: self._on_closed(slot))
         setup_ms = float(ready.get("setup_ms", 0.0))
-        self.observer.worker(WorkerEvent(d.endpoint, d.variant, "started", setup_ms=setup_ms, rss_mb=slot.rss_mb))
+        self.observer.worker(
+            WorkerEvent(d.endpoint, d.variant, "started", setup_ms=setup_ms, rss_mb=slot.rss_mb)
+        )
         self.schedule_scale_in(slot.last_used_s + self.idle_timeout_s)
         variant._notify()
         return slot
 
     def _reserve(self, memory_mb: int, exclude: VariantPool) -> bool:
         free_mb = self.memory_budget_mb - self.reserved_mb
-        candidates = [s.view() for v in self.variants.values() if v is not exclude for s in v.workers.values()]
+        candidates = [
+            s.view() for v in self.variants.values() if v is not exclude for s in v.workers.values()
+        ]
         evictions = autoscaler.choose_evictions(memory_mb, free_mb, candidates)
         if evictions is None:
             return False

@@ -135,7 +135,9 @@ class Router:
             return await self._run(route, invocation, trace, arrived)
         finally:
             route.gate.leave()
-            self.observer.concurrency(name, deployment.variant, route.gate.inflight, deployment.max_concurrency)
+            self.observer.concurrency(
+                name, deployment.variant, route.gate.inflight, deployment.max_concurrency
+            )
 
     async def _run(
         self, route: VariantRoute, invocation: Invocation, trace: InvocationTrace, arrived: float
@@ -150,13 +152,17 @@ class Router:
             except WorkerGone:
                 self.pool.kill(slot, "crashed", "worker exited while handling a request")
                 if attempt == 2:
-                    raise InternalFailure("The worker serving the request exited; it has been replaced.") from None
+                    raise InternalFailure(
+                        "The worker serving the request exited; it has been replaced."
+                    ) from None
                 continue  # inference is idempotent: retry once on a fresh worker
             finally:
                 route.pool.release(slot)
             trace.model_ms = reply.model_us / 1000
             if reply.rss_mb > deployment.memory_mb:
-                self.pool.kill(slot, "killed_memory", f"RSS {reply.rss_mb:.0f} MB > {deployment.memory_mb} MB")
+                self.pool.kill(
+                    slot, "killed_memory", f"RSS {reply.rss_mb:.0f} MB > {deployment.memory_mb} MB"
+                )
                 raise InternalFailure(
                     f"The worker used {reply.rss_mb:.0f} MB, over the variant's MemorySizeInMB of "
                     f"{deployment.memory_mb}; it was stopped and will be replaced."
@@ -164,8 +170,11 @@ class Router:
             if reply.status == "ok":
                 return InvocationResult(reply.body, reply.content_type, deployment.variant)
             original = 400 if reply.status == "client_error" else 500
-            raise ModelError(self._model_error_message(original, reply.error, deployment.endpoint), original,
-                             self.log_stream(deployment.endpoint))
+            raise ModelError(
+                self._model_error_message(original, reply.error, deployment.endpoint),
+                original,
+                self.log_stream(deployment.endpoint),
+            )
         raise AssertionError("unreachable")
 
     async def _send(self, slot: WorkerSlot, invocation: Invocation, arrived: float) -> WorkerReply:
@@ -181,8 +190,8 @@ class Router:
             # A forward pass cannot be interrupted: the stuck worker goes, a fresh one takes its place.
             self.pool.kill(slot, "crashed", "invocation timed out")
             raise ModelError(
-                "Received server error (0) from primary with message \"Your invocation timed out while waiting "
-                f"for a response from container primary after {self.invocation_timeout_s:.0f} s.\"",
+                'Received server error (0) from primary with message "Your invocation timed out while waiting '
+                f'for a response from container primary after {self.invocation_timeout_s:.0f} s."',
                 408,
                 self.log_stream(slot.variant.deployment.endpoint),
             ) from None
@@ -195,9 +204,7 @@ class Router:
         )
 
     def log_stream(self, endpoint: str) -> str:
-        return (
-            f"arn:aws:logs:{self.region}:{self.account_id}:log-group:/aws/sagemaker/Endpoints/{endpoint}"
-        )
+        return f"arn:aws:logs:{self.region}:{self.account_id}:log-group:/aws/sagemaker/Endpoints/{endpoint}"
 
     async def close(self) -> None:
         self.endpoints.clear()

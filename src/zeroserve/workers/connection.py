@@ -26,7 +26,9 @@ class WorkerGone(Exception):
 
 
 class WorkerConnection:
-    def __init__(self, worker_id: str, pid: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def __init__(
+        self, worker_id: str, pid: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
         self.worker_id = worker_id
         self.pid = pid
         self._reader = reader
@@ -48,7 +50,9 @@ class WorkerConnection:
     def inflight(self) -> int:
         return len(self._waiting)
 
-    async def invoke(self, body: bytes, content_type: str, accept: str, custom_attributes: str | None) -> WorkerReply:
+    async def invoke(
+        self, body: bytes, content_type: str, accept: str, custom_attributes: str | None
+    ) -> WorkerReply:
         if self.closed.done():
             raise WorkerGone(self.worker_id)
         request_id = next(self._ids)

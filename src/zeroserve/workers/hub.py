@@ -30,7 +30,6 @@ class WorkerHub:
         self._zygote_writer: asyncio.StreamWriter | None = None
         self._zygote_ready: asyncio.Future[None] | None = None
         self._hellos: dict[str, asyncio.Future[WorkerConnection]] = {}
-        self._spawn_lock = asyncio.Lock()
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -40,6 +39,10 @@ class WorkerHub:
         self._zygote_process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "zeroserve.workers.zygote", env=env, start_new_session=True
         )
+
+    @property
+    def zygote_pid(self) -> int | None:
+        return self._zygote_process.pid if self._zygote_process is not None else None
 
     async def wait_zygote(self, timeout_s: float = 60.0) -> None:
         assert self._zygote_ready is not None, "start() first"

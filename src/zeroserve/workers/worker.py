@@ -75,7 +75,12 @@ def _answer(channel: FrameSocket, handler: Handler, invokes: list[Frame]) -> Non
     model_us = int((time.perf_counter() - started) * 1_000_000)
     memory = rss_mb()
     for (header, _), outcome in zip(invokes, outcomes, strict=True):
-        reply: dict[str, object] = {"type": "result", "id": header["id"], "model_us": model_us, "rss_mb": memory}
+        reply: dict[str, object] = {
+            "type": "result",
+            "id": header["id"],
+            "model_us": model_us,
+            "rss_mb": memory,
+        }
         if isinstance(outcome, Reply):
             reply.update(status="ok", content_type=outcome.content_type)
             channel.send(reply, outcome.body)

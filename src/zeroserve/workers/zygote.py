@@ -35,7 +35,7 @@ def preimport() -> None:
     import onnxruntime  # noqa: F401
     import tokenizers  # noqa: F401
 
-    import zeroserve.runtimes.loader  # noqa: F401
+    import zeroserve.runtimes.loader
     import zeroserve.workers.worker  # noqa: F401
 
 

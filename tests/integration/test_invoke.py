@@ -1,0 +1,114 @@
+"""Deploy with boto3 exactly as the SageMaker workflow does, then invoke through sagemaker-runtime."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from botocore.exceptions import ClientError
+
+from server import ServerProcess, deploy, invoke_json
+
+
+def test_invoke_returns_one_label_per_input_from_config_id2label(rt: Any, tiny_endpoint: str) -> None:
+    answer = invoke_json(rt, tiny_endpoint, {"inputs": "I love this movie"})
+    assert isinstance(answer, list) and len(answer) == 1
+    assert answer[0]["label"] in {"NEGATIVE", "POSITIVE"}
+    assert 0.5 <= answer[0]["score"] <= 1.0
+
+    many = invoke_json(rt, tiny_endpoint, {"inputs": ["great", "awful", "fine"]})
+    assert [set(item) for item in many] == [{"label", "score"}] * 3
+
+
+def test_response_names_the_invoked_variant(rt: Any, tiny_endpoint: str) -> None:
+    answer = rt.invoke_endpoint(
+        EndpointName=tiny_endpoint, ContentType="application/json", Body=json.dumps({"inputs": "ok"})
+    )
+    assert answer["InvokedProductionVariant"] == "AllTraffic"
+    assert answer["ContentType"] == "application/json"
+
+
+def test_endpoint_status_went_to_in_service_with_serverless_config(sm: Any, tiny_endpoint: str) -> None:
+    described = sm.describe_endpoint(EndpointName=tiny_endpoint)
+    assert described["EndpointStatus"] == "InService"
+    variant = described["ProductionVariants"][0]
+    assert variant["CurrentServerlessConfig"] == {"MemorySizeInMB": 2048, "MaxConcurrency": 10}
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [(b"{not json", "JSON"), (json.dumps({"text": "no inputs key"}).encode(), "inputs")],
+)
+def test_bad_request_body_is_model_error_with_original_status_400(
+    rt: Any, tiny_endpoint: str, body: bytes, fragment: str
+) -> None:
+    with pytest.raises(ClientError) as caught:
+        rt.invoke_endpoint(EndpointName=tiny_endpoint, ContentType="application/json", Body=body)
+    error = caught.value.response
+    assert error["Error"]["Code"] == "ModelError"
+    assert error["ResponseMetadata"]["HTTPStatusCode"] == 424
+    assert error["OriginalStatusCode"] == 400
+    assert fragment in error["Error"]["Message"]
+    assert error["Error"]["Message"].startswith("Received client error (400) from primary")
+
+
+def test_unknown_endpoint_is_validation_error(rt: Any, server: ServerProcess) -> None:
+    with pytest.raises(ClientError) as caught:
+        invoke_json(rt, "no-such-endpoint", {"inputs": "x"})
+    assert caught.value.response["Error"]["Code"] == "ValidationError"
+    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert "no-such-endpoint" in caught.value.response["Error"]["Message"]
+
+
+def test_payload_over_4_mb_is_rejected_before_reaching_a_worker(
+    server: ServerProcess, tiny_endpoint: str
+) -> None:
+    big = json.dumps({"inputs": "x" * (4 * 1024 * 1024 + 10)})
+    answer = httpx.post(
+        f"{server.url}/endpoints/{tiny_endpoint}/invocations",
+        content=big,
+        headers={"Content-Type": "application/json"},
+        timeout=30,
+    )
+    assert answer.status_code == 400
+    assert answer.json()["__type"] == "ValidationError"
+    assert "4 MB" in answer.json()["message"]
+
+
+def test_ping_and_container_invocations_route(server: ServerProcess, tiny_endpoint: str) -> None:
+    assert httpx.get(f"{server.url}/ping").json() == {"status": "healthy"}
+
+
+@pytest.mark.parametrize(
+    ("case", "reason_fragment"),
+    [("missing", "no such file"), ("not-a-tarball", "tar"), ("no-config", "config.json")],
+)
+def test_bad_artifact_fails_its_endpoint_with_a_reason_and_touches_nothing_else(
+    sm: Any, rt: Any, tmp_path: Path, tiny_endpoint: str, case: str, reason_fragment: str
+) -> None:
+    import tarfile
+
+    artifact = tmp_path / "model.tar.gz"
+    if case == "not-a-tarball":
+        artifact.write_text("this is not a tarball")
+    elif case == "no-config":
+        readme = tmp_path / "README.md"
+        readme.write_text("no model here")
+        with tarfile.open(artifact, "w:gz") as archive:
+            archive.add(readme, arcname="README.md")
+    name = f"bad-{case}"
+    described = deploy(sm, name, str(artifact))
+    assert described["EndpointStatus"] == "Failed"
+    assert reason_fragment in described["FailureReason"].lower()
+    # The failed endpoint answers with a clear error; the healthy one keeps serving.
+    with pytest.raises(ClientError) as caught:
+        invoke_json(rt, name, {"inputs": "x"})
+    assert caught.value.response["Error"]["Code"] == "ValidationError"
+    assert invoke_json(rt, tiny_endpoint, {"inputs": "still fine"})[0]["label"] in {"NEGATIVE", "POSITIVE"}
+    # A failed endpoint can be deleted; its model and config are untouched.
+    sm.delete_endpoint(EndpointName=name)
+    assert sm.describe_model(ModelName=name)["ModelName"] == name
+    assert sm.describe_endpoint_config(EndpointConfigName=name)["EndpointConfigName"] == name

@@ -1,0 +1,125 @@
+"""Serverless semantics with real worker processes: scale to zero and back, provisioned concurrency,
+MaxConcurrency throttling, crash and memory recovery, the invocation timeout."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from botocore.exceptions import ClientError
+
+from server import ServerProcess, deploy, invoke_json
+
+IDLE_TIMEOUT_S = 1.5
+
+
+@pytest.fixture(scope="module")
+def fast_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    env = {
+        "ZEROSERVE_IDLE_TIMEOUT_S": str(IDLE_TIMEOUT_S),
+        "ZEROSERVE_INVOCATION_TIMEOUT_S": "3",
+        "ZEROSERVE_QUEUE_PER_ENDPOINT": "1",
+    }
+    with ServerProcess(tmp_path_factory.mktemp("serverless") / "data", env=env) as running:
+        yield running
+
+
+def workers_of(server: ServerProcess, endpoint: str) -> list[dict[str, Any]]:
+    status = httpx.get(f"{server.url}/zeroserve/status").json()
+    variants = status["endpoints"].get(endpoint, {"variants": []})["variants"]
+    return [worker for variant in variants for worker in variant["workers"]]
+
+
+def wait_until(condition: Any, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def raw_invoke(server: ServerProcess, endpoint: str, text: str, timeout_s: float = 30) -> httpx.Response:
+    return httpx.post(
+        f"{server.url}/endpoints/{endpoint}/invocations", json={"inputs": text}, timeout=timeout_s
+    )
+
+
+def test_idle_endpoint_scales_to_zero_and_the_next_request_starts_a_worker(
+    fast_server: ServerProcess, tiny_tarball: Path
+) -> None:
+    sm, rt = fast_server.sagemaker(), fast_server.runtime()
+    assert deploy(sm, "scale-zero", str(tiny_tarball))["EndpointStatus"] == "InService"
+    assert wait_until(lambda: workers_of(fast_server, "scale-zero") == [], IDLE_TIMEOUT_S + 5)
+
+    assert invoke_json(rt, "scale-zero", {"inputs": "wake up"})[0]["label"] in {"NEGATIVE", "POSITIVE"}
+    assert len(workers_of(fast_server, "scale-zero")) == 1
+    assert wait_until(lambda: workers_of(fast_server, "scale-zero") == [], IDLE_TIMEOUT_S + 5)
+
+
+def test_provisioned_concurrency_keeps_a_worker_warm(fast_server: ServerProcess, tiny_tarball: Path) -> None:
+    sm = fast_server.sagemaker()
+    assert deploy(sm, "provisioned", str(tiny_tarball), provisioned=1)["EndpointStatus"] == "InService"
+    time.sleep(IDLE_TIMEOUT_S + 1.0)
+    assert len(workers_of(fast_server, "provisioned")) == 1
+
+
+def test_burst_beyond_max_concurrency_is_answered_or_throttled_none_lost(
+    fast_server: ServerProcess, misbehaving_tarball: Path
+) -> None:
+    sm = fast_server.sagemaker()
+    assert deploy(sm, "narrow", str(misbehaving_tarball), max_concurrency=2)["EndpointStatus"] == "InService"
+    burst = 12
+    with concurrent.futures.ThreadPoolExecutor(burst) as pool:
+        answers = list(pool.map(lambda _: raw_invoke(fast_server, "narrow", "sleep:0.5"), range(burst)))
+    ok = [a for a in answers if a.status_code == 200]
+    throttled = [a for a in answers if a.status_code == 400 and a.json()["__type"] == "ThrottlingException"]
+    assert len(ok) + len(throttled) == burst
+    assert len(ok) >= 2 and len(throttled) >= 1
+    assert "MaxConcurrency of 2" in throttled[0].json()["message"]
+
+
+def test_crashed_worker_is_replaced_and_the_endpoint_keeps_serving(
+    fast_server: ServerProcess, misbehaving_tarball: Path
+) -> None:
+    sm = fast_server.sagemaker()
+    assert deploy(sm, "crashy", str(misbehaving_tarball))["EndpointStatus"] == "InService"
+    before = raw_invoke(fast_server, "crashy", "hello").json()[0]["pid"]
+    crashed = raw_invoke(fast_server, "crashy", "crash")
+    assert crashed.status_code == 500
+    assert crashed.json()["__type"] == "InternalFailure"
+    after = raw_invoke(fast_server, "crashy", "hello")
+    assert after.status_code == 200
+    assert after.json()[0]["pid"] != before
+
+
+def test_worker_over_its_memory_size_is_stopped_and_replaced(
+    fast_server: ServerProcess, misbehaving_tarball: Path
+) -> None:
+    sm = fast_server.sagemaker()
+    assert deploy(sm, "greedy", str(misbehaving_tarball), memory_mb=1024)["EndpointStatus"] == "InService"
+    assert raw_invoke(fast_server, "greedy", "alloc:64").status_code == 200
+    over = raw_invoke(fast_server, "greedy", "alloc:1100")
+    assert over.status_code in (424, 500), over.text
+    assert over.json()["__type"] in ("InternalFailure", "ModelError")
+    assert raw_invoke(fast_server, "greedy", "hello").status_code == 200
+
+
+def test_invocation_past_the_timeout_is_a_model_error_and_the_worker_is_replaced(
+    fast_server: ServerProcess, misbehaving_tarball: Path
+) -> None:
+    sm, rt = fast_server.sagemaker(), fast_server.runtime()
+    assert deploy(sm, "slow", str(misbehaving_tarball))["EndpointStatus"] == "InService"
+    with pytest.raises(ClientError) as caught:
+        rt.invoke_endpoint(
+            EndpointName="slow", ContentType="application/json", Body=json.dumps({"inputs": "sleep:10"})
+        )
+    assert caught.value.response["Error"]["Code"] == "ModelError"
+    assert "timed out" in caught.value.response["Error"]["Message"]
+    assert raw_invoke(fast_server, "slow", "hello").status_code == 200
