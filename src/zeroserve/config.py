@@ -37,6 +37,8 @@ class Settings:
     account_id: str = "000000000000"
     # How long a request waits for a worker to become ready before ModelNotReadyException.
     model_wait_budget_s: float = 30.0
+    # How long a worker may take to load its model and answer the warm-up (a big model on a slow disk).
+    worker_start_timeout_s: float = 300.0
     # SageMaker's per-invocation model timeout.
     invocation_timeout_s: float = 60.0
     # Requests beyond MaxConcurrency that may wait for a slot before ThrottlingException.
@@ -50,6 +52,9 @@ class Settings:
     # API keys for the public /v1 route; empty means open.
     api_keys: str = ""
     log_level: str = "info"
+    # What the cost meter charges (USD): SageMaker Serverless Inference list prices by default.
+    price_gb_second_usd: float = 0.0000200
+    price_gb_data_usd: float = 0.016
 
     @property
     def db_path(self) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import socket
 from collections.abc import Awaitable, Callable
@@ -15,6 +16,7 @@ from zeroserve.api.app import create_app
 from zeroserve.config import Settings
 from zeroserve.services import Services
 
+_M_ARENA_MAX = -8
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
 
@@ -42,9 +44,20 @@ class _DrainingServer(uvicorn.Server):
         super().handle_exit(sig, frame)
 
 
+def limit_malloc_arenas(arenas: int = 2) -> None:
+    """glibc gives each thread that allocates (artifact hashing, SQLite, to_thread work) its own malloc arena;
+    a server whose hot path is one event loop needs two, and idle RSS stays lower for it."""
+    try:
+        ctypes.CDLL("libc.so.6").mallopt(_M_ARENA_MAX, arenas)
+    except (OSError, AttributeError):
+        pass
+
+
 def bind_socket(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY on accepted sockets only when the listening socket's
+    # proto says TCP; without it Nagle + delayed ACK add ~40 ms to every response (measured by bench/).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     sock.set_inheritable(True)
@@ -58,7 +71,10 @@ def serve(
     on_ready: Callable[[Services, str], Awaitable[None]] | None = None,
 ) -> None:
     check_bind(settings)
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    limit_malloc_arenas()
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     app = create_app(settings)
     sock = bind_socket(settings.host, settings.port)
     host, port = sock.getsockname()[:2]

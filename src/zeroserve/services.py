@@ -10,6 +10,7 @@ from zeroserve.control.actions import ControlPlane
 from zeroserve.control.bundles import BundleBuilder
 from zeroserve.control.lifecycle import EndpointLifecycle
 from zeroserve.metrics.events import FanOut, Observer
+from zeroserve.metrics.telemetry import Telemetry
 from zeroserve.scheduler.pool import Pool
 from zeroserve.scheduler.router import Router
 from zeroserve.store.artifacts import ArtifactCache
@@ -29,6 +30,7 @@ class Services:
     lifecycle: EndpointLifecycle
     control: ControlPlane
     observer: FanOut
+    telemetry: Telemetry
     extras: dict[str, object] = field(default_factory=dict)
 
     @classmethod
@@ -37,14 +39,15 @@ class Services:
             folder.mkdir(parents=True, exist_ok=True)
         db = Database(settings.db_path)
         repo = Repository(db)
-        observer = FanOut(*(observers or []))
+        telemetry = Telemetry.open(settings)
+        observer = FanOut(*telemetry.observers, *(observers or []))
         hub = WorkerHub()
         await hub.start()
         pool = Pool(
             hub,
             idle_timeout_s=settings.idle_timeout_s,
             memory_budget_mb=settings.memory_budget_mb,
-            spawn_timeout_s=settings.model_wait_budget_s,
+            spawn_timeout_s=settings.worker_start_timeout_s,
             worker_threads=settings.worker_threads,
             observer=observer,
         )
@@ -62,7 +65,7 @@ class Services:
         bundles = BundleBuilder(settings.artifacts_dir / "bundles")
         lifecycle = EndpointLifecycle(repo, artifacts, bundles, router, settings)
         control = ControlPlane(repo, lifecycle, region=settings.region, account_id=settings.account_id)
-        services = cls(settings, db, repo, hub, pool, router, lifecycle, control, observer)
+        services = cls(settings, db, repo, hub, pool, router, lifecycle, control, observer, telemetry)
         lifecycle.restore()
         return services
 
@@ -71,4 +74,5 @@ class Services:
             self.lifecycle.cancel(endpoint)
         await self.router.close()
         await self.hub.close()
+        self.telemetry.close()
         self.db.close()

@@ -26,7 +26,7 @@ def _header(request: Request, name: str, default: str | None) -> str | None:
 
 
 async def invoke_endpoint(request: Request) -> Response:
-    return await _invoke(request, request.path_params["endpoint_name"])
+    return await invoke_named(request, request.path_params["endpoint_name"])
 
 
 async def invoke_single(request: Request) -> Response:
@@ -38,7 +38,7 @@ async def invoke_single(request: Request) -> Response:
             ValidationError(f"/invocations needs exactly one InService endpoint; there are {len(names)}."),
             "runtime",
         )
-    return await _invoke(request, names[0])
+    return await invoke_named(request, names[0])
 
 
 async def ping(request: Request) -> Response:
@@ -47,7 +47,8 @@ async def ping(request: Request) -> Response:
     return JSONResponse({"status": "healthy"})
 
 
-async def _invoke(request: Request, name: str) -> Response:
+async def invoke_named(request: Request, name: str) -> Response:
+    """Invoke endpoint `name` with this request's body and headers (api/public.py adapts to this too)."""
     arrived_wall = time.time()
     arrived = time.perf_counter()
     router: Router = request.app.state.router
@@ -71,7 +72,13 @@ async def _invoke(request: Request, name: str) -> Response:
         response = Response(
             result.body,
             media_type=result.content_type,
-            headers={"X-Amzn-Invoked-Production-Variant": result.variant},
+            headers={
+                "X-Amzn-Invoked-Production-Variant": result.variant,
+                # zeroserve extras, for people tuning batching and for benchmarks
+                "X-Zeroserve-Model-Latency-Us": str(int(trace.model_ms * 1000)),
+                "X-Zeroserve-Batch-Size": str(trace.batch_size),
+                "X-Zeroserve-Cold-Start": "1" if trace.cold_start else "0",
+            },
         )
         status, code, sent = 200, None, len(result.body)
     except Exception as exc:
@@ -94,6 +101,7 @@ async def _invoke(request: Request, name: str) -> Response:
                 bytes_in=len(body),
                 bytes_out=sent,
                 memory_mb=trace.memory_mb,
+                rss_mb=trace.rss_mb,
             )
         )
     return response

@@ -8,15 +8,35 @@ endpoint's FailureReason.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import json
 import os
 import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from zeroserve.errors import ArtifactError
 
 BUNDLE_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class BundleOptions:
+    runtime: str = "onnx"
+    task: str | None = None
+    quantize: bool = True
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> BundleOptions:
+        """From the model's Environment. ZEROSERVE_QUANTIZE=false keeps fp32 weights, for models whose
+        accuracy int8 costs too much."""
+        return cls(
+            runtime=env.get("ZEROSERVE_RUNTIME") or os.environ.get("ZEROSERVE_RUNTIME") or "onnx",
+            task=env.get("HF_TASK") or None,
+            quantize=env.get("ZEROSERVE_QUANTIZE", "true").lower() not in ("0", "false", "no"),
+        )
 
 
 class BundleBuilder:
@@ -27,29 +47,31 @@ class BundleBuilder:
         # Conversions are CPU- and memory-heavy; one at a time keeps a burst of deploys from thrashing.
         self._slots = asyncio.Semaphore(1)
 
-    def key(self, digest: str, runtime: str, task: str | None) -> str:
-        options = json.dumps({"runtime": runtime, "task": task or "", "format": BUNDLE_FORMAT}, sort_keys=True)
-        return f"{digest[:24]}-{hashlib.sha256(options.encode()).hexdigest()[:12]}"
+    def key(self, digest: str, options: BundleOptions) -> str:
+        fingerprint = json.dumps({**dataclasses.asdict(options), "format": BUNDLE_FORMAT}, sort_keys=True)
+        return f"{digest[:24]}-{hashlib.sha256(fingerprint.encode()).hexdigest()[:12]}"
 
-    def cached(self, digest: str, runtime: str, task: str | None) -> Path | None:
-        bundle_dir = self.root / self.key(digest, runtime, task)
+    def cached(self, digest: str, options: BundleOptions) -> Path | None:
+        bundle_dir = self.root / self.key(digest, options)
         return bundle_dir if (bundle_dir / "bundle.json").is_file() else None
 
-    async def build(self, source_dir: Path, digest: str, *, runtime: str, task: str | None) -> Path:
-        key = self.key(digest, runtime, task)
+    async def build(self, source_dir: Path, digest: str, options: BundleOptions) -> Path:
+        key = self.key(digest, options)
         lock = self._locks.setdefault(key, asyncio.Lock())
         async with lock:
-            if (found := self.cached(digest, runtime, task)) is not None:
+            if (found := self.cached(digest, options)) is not None:
                 return found
             async with self._slots:
-                return await self._convert(source_dir, self.root / key, runtime=runtime, task=task)
+                return await self._convert(source_dir, self.root / key, options)
 
-    async def _convert(self, source_dir: Path, bundle_dir: Path, *, runtime: str, task: str | None) -> Path:
+    async def _convert(self, source_dir: Path, bundle_dir: Path, options: BundleOptions) -> Path:
         self.root.mkdir(parents=True, exist_ok=True)
         command = [sys.executable, "-m", "zeroserve.runtimes.export", str(source_dir), str(bundle_dir)]
-        command += ["--runtime", runtime]
-        if task:
-            command += ["--task", task]
+        command += ["--runtime", options.runtime]
+        if options.task:
+            command += ["--task", options.task]
+        if not options.quantize:
+            command.append("--no-quantize")
         process = await asyncio.create_subprocess_exec(
             *command,
             stdout=asyncio.subprocess.PIPE,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import itertools
+import json
 import logging
 import os
 import time
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from zeroserve.config import Settings
-from zeroserve.control.bundles import BundleBuilder
+from zeroserve.control.bundles import BundleBuilder, BundleOptions
 from zeroserve.errors import ArtifactError, ZeroserveError
 from zeroserve.scheduler.deployment import VariantDeployment
 from zeroserve.scheduler.pool import VariantPool
@@ -56,13 +57,20 @@ class EndpointLifecycle:
         self.settings = settings
         self.clock = clock
         self.tasks: dict[str, asyncio.Task[None]] = {}
+        # (bundle, environment) pairs a worker has loaded and answered with since this server started:
+        # deploying the same model again needs no new proof, which keeps 1,000 endpoints of one model cheap.
+        # Deploys of the same model at the same time share one proof instead of forking one worker each.
+        self._proofs: dict[str, asyncio.Lock] = {}
+        self._proven: set[str] = set()
 
     # --- entry points ----------------------------------------------------------------------------
 
     def start(self, endpoint: str, config: Document, models: dict[str, Document], *, updating: bool) -> None:
         task = asyncio.get_running_loop().create_task(self._deploy(endpoint, config, models, updating))
         self.tasks[endpoint] = task
-        task.add_done_callback(lambda t: self.tasks.pop(endpoint, None) if self.tasks.get(endpoint) is t else None)
+        task.add_done_callback(
+            lambda t: self.tasks.pop(endpoint, None) if self.tasks.get(endpoint) is t else None
+        )
 
     def cancel(self, endpoint: str) -> None:
         task = self.tasks.pop(endpoint, None)
@@ -85,7 +93,9 @@ class EndpointLifecycle:
                 fresh = [dataclasses.replace(d, generation=next(_generations)) for d in deployments]
                 self.router.set_endpoint(row.name, fresh)
                 if row.status == "Updating":
-                    self._set_status(row.name, "InService", "UpdateEndpoint was interrupted by a server restart.")
+                    self._set_status(
+                        row.name, "InService", "UpdateEndpoint was interrupted by a server restart."
+                    )
             elif row.status in ("Creating", "InService", "Updating"):
                 snapshot = internal.get("snapshot", {})
                 if snapshot:
@@ -94,7 +104,9 @@ class EndpointLifecycle:
 
     # --- the deployment ----------------------------------------------------------------------------
 
-    async def _deploy(self, endpoint: str, config: Document, models: dict[str, Document], updating: bool) -> None:
+    async def _deploy(
+        self, endpoint: str, config: Document, models: dict[str, Document], updating: bool
+    ) -> None:
         started = time.perf_counter()
         prepared: list[VariantPool] = []
         try:
@@ -104,7 +116,7 @@ class EndpointLifecycle:
             ]
             prepared = [self.router.pool.deploy(d) for d in deployments]
             for variant_pool in prepared:
-                await self.router.pool.start_and_wait(variant_pool)
+                await self._prove(variant_pool)
         except asyncio.CancelledError:
             for variant_pool in prepared:
                 self.router.pool.remove(variant_pool.key)
@@ -112,10 +124,12 @@ class EndpointLifecycle:
         except (ZeroserveError, SpawnFailed, OSError) as exc:
             for variant_pool in prepared:
                 self.router.pool.remove(variant_pool.key)
-            reason = getattr(exc, "message", None) or str(exc)
+            reason = getattr(exc, "message", None) or str(exc) or type(exc).__name__
             log.warning("endpoint %s failed to deploy: %s", endpoint, reason)
             if updating:
-                self._set_status(endpoint, "InService", f"UpdateEndpoint failed and was rolled back: {reason}")
+                self._set_status(
+                    endpoint, "InService", f"UpdateEndpoint failed and was rolled back: {reason}"
+                )
             else:
                 self._set_status(endpoint, "Failed", reason)
             return
@@ -123,18 +137,28 @@ class EndpointLifecycle:
         self._mark_in_service(endpoint, config, models, [p.deployment for p in prepared])
         log.info("endpoint %s InService in %.1f s", endpoint, time.perf_counter() - started)
 
+    async def _prove(self, variant_pool: VariantPool) -> None:
+        """Fork a worker that loads the model and answers a warm-up, unless this model already did."""
+        proof = _proof_key(variant_pool.deployment)
+        async with self._proofs.setdefault(proof, asyncio.Lock()):
+            if proof not in self._proven:
+                await self.router.pool.start_and_wait(variant_pool)
+                self._proven.add(proof)
+
     async def _prepare(self, endpoint: str, variant: Document, model: Document) -> VariantDeployment:
         container = container_of(model)
         env = {str(k): str(v) for k, v in (container.get("Environment") or {}).items()}
         url = container.get("ModelDataUrl") or env.get("HF_MODEL_ID", "")
         if not url:
             raise ArtifactError("the model has no ModelDataUrl and no local HF_MODEL_ID folder")
-        resolved = await asyncio.to_thread(self.artifacts.resolve, url)
-        runtime = env.get("ZEROSERVE_RUNTIME") or os.environ.get("ZEROSERVE_RUNTIME") or "onnx"
-        bundle = await self.bundles.build(resolved.model_dir, resolved.digest, runtime=runtime, task=env.get("HF_TASK"))
+        label = "ModelDataUrl" if container.get("ModelDataUrl") else "HF_MODEL_ID"
+        resolved = await asyncio.to_thread(self.artifacts.resolve, url, label=label)
+        bundle = await self.bundles.build(resolved.model_dir, resolved.digest, BundleOptions.from_env(env))
         return self._deployment(endpoint, variant, bundle, env)
 
-    def _deployment(self, endpoint: str, variant: Document, bundle: Path, env: dict[str, str]) -> VariantDeployment:
+    def _deployment(
+        self, endpoint: str, variant: Document, bundle: Path, env: dict[str, str]
+    ) -> VariantDeployment:
         serverless = variant.get("ServerlessConfig")
         cores = os.cpu_count() or 1
         batch = int(env.get("ZEROSERVE_MAX_BATCH_SIZE", "16"))
@@ -177,6 +201,7 @@ class EndpointLifecycle:
         if row is None:
             return
         doc = dict(row.doc)
+        doc.pop("PendingDeploymentSummary", None)  # the update it described is over, either way
         doc["EndpointStatus"] = status
         now = self.clock()
         doc["LastModifiedTime"] = now
@@ -187,7 +212,11 @@ class EndpointLifecycle:
         self.repo.update("endpoint", endpoint, doc, modified_at=now, status=status)
 
     def _mark_in_service(
-        self, endpoint: str, config: Document, models: dict[str, Document], deployments: list[VariantDeployment]
+        self,
+        endpoint: str,
+        config: Document,
+        models: dict[str, Document],
+        deployments: list[VariantDeployment],
     ) -> None:
         row = self.repo.get("endpoint", endpoint)
         if row is None:  # deleted while deploying
@@ -199,9 +228,12 @@ class EndpointLifecycle:
             EndpointStatus="InService",
             EndpointConfigName=config["EndpointConfigName"],
             LastModifiedTime=now,
-            ProductionVariants=[_variant_summary(v, models[v["ModelName"]], now) for v in config["ProductionVariants"]],
+            ProductionVariants=[
+                _variant_summary(v, models[v["ModelName"]], now) for v in config["ProductionVariants"]
+            ],
         )
         doc.pop("FailureReason", None)
+        doc.pop("PendingDeploymentSummary", None)
         doc["_zeroserve"] = {
             "deployments": [dataclasses.asdict(d) for d in deployments],
             "snapshot": {"config": config, "models": models},
@@ -209,14 +241,19 @@ class EndpointLifecycle:
         self.repo.update("endpoint", endpoint, doc, modified_at=now, status="InService")
 
 
+def _proof_key(deployment: VariantDeployment) -> str:
+    return json.dumps([deployment.bundle_dir, sorted(deployment.env.items())])
+
+
 def _variant_summary(variant: Document, model: Document, now: float) -> Document:
-    image = container_of(model).get("Image", "")
     summary: Document = {
         "VariantName": variant["VariantName"],
-        "DeployedImages": [{"SpecifiedImage": image, "ResolvedImage": image, "ResolutionTime": now}],
         "CurrentWeight": float(variant.get("InitialVariantWeight", 1.0)),
         "DesiredWeight": float(variant.get("InitialVariantWeight", 1.0)),
     }
+    # zeroserve needs no container image; report one only when the model named it (botocore forbids "").
+    if image := container_of(model).get("Image"):
+        summary["DeployedImages"] = [{"SpecifiedImage": image, "ResolvedImage": image, "ResolutionTime": now}]
     if serverless := variant.get("ServerlessConfig"):
         summary["CurrentServerlessConfig"] = dict(serverless)
         summary["DesiredServerlessConfig"] = dict(serverless)

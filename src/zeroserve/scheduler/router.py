@@ -29,6 +29,8 @@ class InvocationTrace:
     cold_start: bool = False
     queue_ms: float = 0.0
     model_ms: float = 0.0
+    batch_size: int = 0
+    rss_mb: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -159,6 +161,7 @@ class Router:
             finally:
                 route.pool.release(slot)
             trace.model_ms = reply.model_us / 1000
+            trace.batch_size, trace.rss_mb = reply.batch_size, reply.rss_mb
             if reply.rss_mb > deployment.memory_mb:
                 self.pool.kill(
                     slot, "killed_memory", f"RSS {reply.rss_mb:.0f} MB > {deployment.memory_mb} MB"

@@ -67,6 +67,10 @@ class ArtifactCache:
         self._s3_client_factory = s3_client_factory or default_s3_client
         self._s3_client: Any = None
         self._s3_client_lock = threading.Lock()
+        # Digests of local tarballs by (inode, size, mtime): a thousand endpoints of one model.tar.gz hash
+        # it once, not a thousand times. A rewritten file has a new mtime and is hashed again.
+        self._local_digests: dict[tuple[int, int, int, int], str] = {}
+        self._memo_lock = threading.Lock()
         self._models = root / "models"
         self._staging = root / "staging"
         self._downloads = root / "downloads"
@@ -131,7 +135,13 @@ class ArtifactCache:
     def _resolve_local_tarball(self, path: Path, url: str) -> ResolvedArtifact:
         # Hash in place first so that a cache hit costs one read; on a miss, unpack from a copy hashed as it
         # is made, so that the cached folder is exactly the bytes its digest names even if the file changes.
-        digest = hash_file(path, self.limits.max_archive_bytes)
+        identity = _file_identity(path)
+        with self._memo_lock:
+            digest = self._local_digests.get(identity)
+        if digest is None:
+            digest = hash_file(path, self.limits.max_archive_bytes)
+            with self._memo_lock:
+                self._local_digests[identity] = digest
 
         def unpack(staging: Path) -> None:
             with self._download() as (archive, sink), path.open("rb") as source:
@@ -205,3 +215,8 @@ def _remove(entry: Path) -> None:
         shutil.rmtree(entry, ignore_errors=True)
     else:
         entry.unlink(missing_ok=True)
+
+
+def _file_identity(path: Path) -> tuple[int, int, int, int]:
+    stat = path.stat()
+    return (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)

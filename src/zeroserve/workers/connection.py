@@ -19,6 +19,7 @@ class WorkerReply:
     error: str
     model_us: int
     rss_mb: float
+    batch_size: int = 1
 
 
 class WorkerGone(Exception):
@@ -81,6 +82,7 @@ class WorkerConnection:
                             error=header.get("error", ""),
                             model_us=int(header.get("model_us", 0)),
                             rss_mb=float(header.get("rss_mb", 0.0)),
+                            batch_size=int(header.get("batch_size", 1)),
                         )
                     )
         except (asyncio.IncompleteReadError, ConnectionError, OSError, ValueError):

@@ -80,6 +80,7 @@ def _answer(channel: FrameSocket, handler: Handler, invokes: list[Frame]) -> Non
             "id": header["id"],
             "model_us": model_us,
             "rss_mb": memory,
+            "batch_size": len(invocations),
         }
         if isinstance(outcome, Reply):
             reply.update(status="ok", content_type=outcome.content_type)
