@@ -27,6 +27,8 @@ class BundleOptions:
     runtime: str = "onnx"
     task: str | None = None
     quantize: bool = True
+    # SAGEMAKER_PROGRAM: the custom inference script's name when it is not code/inference.py.
+    program: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> BundleOptions:
@@ -36,6 +38,7 @@ class BundleOptions:
             runtime=env.get("ZEROSERVE_RUNTIME") or os.environ.get("ZEROSERVE_RUNTIME") or "onnx",
             task=env.get("HF_TASK") or None,
             quantize=env.get("ZEROSERVE_QUANTIZE", "true").lower() not in ("0", "false", "no"),
+            program=env.get("SAGEMAKER_PROGRAM") or None,
         )
 
 
@@ -62,9 +65,9 @@ class BundleBuilder:
             if (found := self.cached(digest, options)) is not None:
                 return found
             async with self._slots:
-                return await self._convert(source_dir, self.root / key, options)
+                return await self._convert(source_dir, self.root / key, options, digest)
 
-    async def _convert(self, source_dir: Path, bundle_dir: Path, options: BundleOptions) -> Path:
+    async def _convert(self, source_dir: Path, bundle_dir: Path, options: BundleOptions, digest: str) -> Path:
         self.root.mkdir(parents=True, exist_ok=True)
         command = [sys.executable, "-m", "zeroserve.runtimes.export", str(source_dir), str(bundle_dir)]
         command += ["--runtime", options.runtime]
@@ -76,7 +79,7 @@ class BundleBuilder:
             *command,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
-            env=dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1"),
+            env=self._environment(options, digest),
         )
         try:
             _, stderr = await asyncio.wait_for(process.communicate(), self.timeout_s)
@@ -89,3 +92,12 @@ class BundleBuilder:
             reason = lines[-1] if lines else f"exit status {process.returncode}"
             raise ArtifactError(f"model conversion failed: {reason}")
         return bundle_dir
+
+    @staticmethod
+    def _environment(options: BundleOptions, digest: str) -> dict[str, str]:
+        env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", ZEROSERVE_SOURCE_DIGEST=digest)
+        if options.task:
+            env["HF_TASK"] = options.task
+        if options.program:
+            env["SAGEMAKER_PROGRAM"] = options.program
+        return env

@@ -1,0 +1,130 @@
+"""question-answering (extractive): the best span of `context` answering `question`.
+
+Semantics of transformers 4's pipeline (the one the SageMaker toolkit serves; transformers 5 dropped it):
+span score = P(start) * P(end) over context tokens, spans at most `max_answer_len` tokens, answers as
+character offsets into the context. Difference: a context longer than the model's window is truncated,
+not split into overlapping windows, so an answer beyond the first window is not found.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+from tokenizers import Encoding
+
+from zeroserve.runtimes.base import ClientInputError
+from zeroserve.runtimes.tasks.plan import Plan, Rows, TaskBase, bool_param, int_param
+from zeroserve.runtimes.tokenizer import ONLY_SECOND
+
+# transformers pushes excluded positions to this logit before the softmax.
+_EXCLUDED_LOGIT = -10000.0
+
+
+class QuestionAnswering(TaskBase):
+    truncation_strategy = ONLY_SECOND
+    token_level = True
+
+    def plan(self, inputs: Any, parameters: Mapping[str, Any]) -> Plan:
+        examples, was_list = _parse_inputs(inputs)
+        top_k = int_param(parameters, "top_k", 1)
+        max_answer_len = int_param(parameters, "max_answer_len", 15)
+        impossible = bool_param(parameters, "handle_impossible_answer", False)
+
+        def finish(rows: Rows) -> Any:
+            results = [
+                _answers(
+                    context,
+                    encoding,
+                    rows.outputs["start_logits"][i],
+                    rows.outputs["end_logits"][i],
+                    top_k,
+                    max_answer_len,
+                    impossible,
+                )
+                for i, ((_, context), encoding) in enumerate(zip(examples, rows.encodings, strict=True))
+            ]
+            # transformers answers a one-element list like a single question.
+            return results if was_list and len(results) != 1 else results[0]
+
+        return Plan(sequences=list(examples), finish=finish)
+
+    def example(self) -> tuple[Any, dict[str, Any]]:
+        return {
+            "question": "How fast did it answer?",
+            "context": "The service answered within milliseconds.",
+        }, {}
+
+
+def _answers(
+    context: str,
+    encoding: Encoding,
+    start_logits: np.ndarray,
+    end_logits: np.ndarray,
+    top_k: int,
+    max_answer_len: int,
+    impossible: bool,
+) -> Any:
+    width = len(encoding.ids)
+    # Only context tokens (sequence id 1) may start or end an answer.
+    allowed = np.array([sid == 1 for sid in encoding.sequence_ids], dtype=bool)
+    start = _probabilities(start_logits[:width], allowed, encoding)
+    end = _probabilities(end_logits[:width], allowed, encoding)
+    null_score = float(start[0] * end[0])
+    start[0] = end[0] = 0.0
+    # candidates[s, e] = P(start=s) * P(end=e) for s <= e < s + max_answer_len.
+    candidates = np.tril(np.triu(np.outer(start, end)), max_answer_len - 1)
+    flat = candidates.ravel()
+    # Excluded tokens have probability ~0, so the best spans are among the few largest products; a partial
+    # sort of those avoids sorting all width^2 candidates.
+    wanted = min(flat.size, top_k + 8)
+    best = np.argpartition(-flat, wanted - 1)[:wanted]
+    order = best[np.argsort(-flat[best], kind="stable")]
+    answers: list[dict[str, Any]] = []
+    for index in order:
+        s, e = divmod(int(index), width)
+        if not (allowed[s] and allowed[e]):
+            continue
+        char_start, char_end = encoding.offsets[s][0], encoding.offsets[e][1]
+        answers.append(
+            {
+                "score": float(flat[index]),
+                "start": char_start,
+                "end": char_end,
+                "answer": context[char_start:char_end],
+            }
+        )
+        if len(answers) == top_k:
+            break
+    if impossible:
+        answers.append({"score": null_score, "start": 0, "end": 0, "answer": ""})
+    answers = sorted(answers, key=lambda a: float(a["score"]), reverse=True)[:top_k]
+    return answers[0] if len(answers) == 1 else answers
+
+
+def _probabilities(logits: np.ndarray, allowed: np.ndarray, encoding: Encoding) -> np.ndarray:
+    """Softmax over context tokens plus the first ([CLS]) token, which stands for "no answer"."""
+    keep = allowed.copy()
+    keep[0] = encoding.special_tokens_mask[0] == 1
+    masked = np.where(keep, logits.astype(np.float64), _EXCLUDED_LOGIT)
+    exp = np.exp(masked - masked.max())
+    result: np.ndarray = exp / exp.sum()
+    return result
+
+
+def _parse_inputs(inputs: Any) -> tuple[list[tuple[str, str]], bool]:
+    if isinstance(inputs, dict):
+        return [_example(inputs)], False
+    if isinstance(inputs, list) and inputs:
+        return [_example(item) for item in inputs], True
+    raise ClientInputError('`inputs` must be {"question": str, "context": str} or a list of those')
+
+
+def _example(item: Any) -> tuple[str, str]:
+    if not isinstance(item, dict):
+        raise ClientInputError('each question must be {"question": str, "context": str}')
+    question, context = item.get("question"), item.get("context")
+    if not isinstance(question, str) or not isinstance(context, str) or not question or not context:
+        raise ClientInputError('each question needs non-empty "question" and "context" strings')
+    return question, context
