@@ -35,6 +35,18 @@ class AuthError(ZeroserveError):
     """The request signature or API key did not check out."""
 
 
+class MissingAuthentication(AuthError):
+    """Authentication is required and the request carries none (no Authorization header, no API key)."""
+
+
+class UnrecognizedClient(AuthError):
+    """The access key id or API key is not one the server knows."""
+
+
+class IncompleteSignature(AuthError):
+    """The Authorization header is malformed or lacks a required part."""
+
+
 # --- artifacts ---------------------------------------------------------------------------------
 
 

@@ -7,9 +7,11 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.routing import Route
 
-from zeroserve.api import control, runtime, status
+from zeroserve.api import control, dashboard, metrics, public, runtime, status
+from zeroserve.api.auth import SigV4Middleware
 from zeroserve.config import Settings
 from zeroserve.services import Services
 
@@ -39,8 +41,12 @@ def create_app(settings: Settings) -> Starlette:
         Route("/invocations", runtime.invoke_single, methods=["POST"]),
         Route("/ping", runtime.ping, methods=["GET"]),
         Route("/zeroserve/status", status.status, methods=["GET"]),
+        *metrics.routes,
+        *dashboard.routes,
+        *public.routes,
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    signed = Middleware(SigV4Middleware, access_keys=settings.access_keys)
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=[signed])
     app.state.settings = settings
     app.state.draining = False
     return app

@@ -11,10 +11,10 @@ from starlette.responses import Response
 
 from zeroserve.api.errors import error_response
 from zeroserve.control.actions import ControlPlane
+from zeroserve.control.payload import parse_params
 from zeroserve.errors import ValidationError
 
 _TARGET_PREFIX = "SageMaker."
-MAX_CONTROL_BODY_BYTES = 16 * 1024 * 1024
 
 
 async def handle(request: Request) -> Response:
@@ -24,13 +24,7 @@ async def handle(request: Request) -> Response:
         target = request.headers.get("x-amz-target", "")
         if not target.startswith(_TARGET_PREFIX):
             raise ValidationError("Missing or unsupported X-Amz-Target header; expected SageMaker.<Action>.")
-        body = await request.body()
-        if len(body) > MAX_CONTROL_BODY_BYTES:
-            raise ValidationError("Request body is too large.")
-        try:
-            params = json.loads(body) if body.strip() else {}
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise ValidationError("Request body is not valid JSON.") from None
+        params = parse_params(await request.body())
         # SQLite writes and validation are quick but blocking; keep them off the event loop's hot path
         # only when they might be slow (listing thousands of rows).
         action = target[len(_TARGET_PREFIX) :]

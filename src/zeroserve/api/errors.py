@@ -32,6 +32,13 @@ ERROR_TABLE: dict[type[errors.ZeroserveError], ErrorRule] = {
     errors.ResourceInUse: ErrorRule(400, "ResourceInUse", "ValidationError"),
     errors.ResourceLimitExceeded: ErrorRule(400, "ResourceLimitExceeded", "ValidationError"),
     errors.AuthError: ErrorRule(403, "InvalidSignatureException", "InvalidSignatureException"),
+    errors.MissingAuthentication: ErrorRule(
+        403, "MissingAuthenticationTokenException", "MissingAuthenticationTokenException"
+    ),
+    errors.UnrecognizedClient: ErrorRule(403, "UnrecognizedClientException", "UnrecognizedClientException"),
+    errors.IncompleteSignature: ErrorRule(
+        400, "IncompleteSignatureException", "IncompleteSignatureException"
+    ),
     errors.ArtifactError: ErrorRule(400, "ValidationException", "ValidationError"),
     errors.EndpointUnavailable: ErrorRule(400, "ValidationException", "ValidationError"),
     errors.RequestTooLarge: ErrorRule(400, "ValidationException", "ValidationError"),
@@ -67,7 +74,9 @@ def error_response(exc: BaseException, plane: Plane) -> Response:
         message = "An internal error occurred; see the server log."
     body: dict[str, object] = {"__type": code, "message": message}
     if isinstance(exc, errors.ModelError):
-        body.update(OriginalStatusCode=exc.original_status, OriginalMessage=message, LogStreamArn=exc.log_stream)
+        body.update(
+            OriginalStatusCode=exc.original_status, OriginalMessage=message, LogStreamArn=exc.log_stream
+        )
     content_type = "application/x-amz-json-1.1" if plane == "control" else "application/json"
     return Response(
         json.dumps(body), status_code=rule.status, media_type=content_type, headers={"x-amzn-ErrorType": code}

@@ -1,7 +1,9 @@
 """SageMaker control-plane actions over the store: one method per action, params in, response dict out.
 
 Every action validates against botocore's model first, then checks references, then writes once, so a
-rejected call changes nothing.
+rejected call changes nothing. Referential rules follow SageMaker (see docs/api-coverage.md): a config must
+name existing models and an endpoint an existing config, but deleting a model or config that an endpoint
+uses is allowed, because the endpoint keeps the snapshot it was deployed from.
 """
 
 from __future__ import annotations
@@ -13,17 +15,41 @@ from typing import Any
 from zeroserve.control import listing
 from zeroserve.control.arns import NOUN, arn
 from zeroserve.control.lifecycle import EndpointLifecycle
+from zeroserve.control.service_model import summary_members
 from zeroserve.control.validation import validate
+from zeroserve.control.variants import check_variants, pending_summary
 from zeroserve.errors import ValidationError
 from zeroserve.store.repository import AlreadyExists, Document, Repository, Row
 
-SERVERLESS_MEMORY_SIZES_MB = (1024, 2048, 3072, 4096, 5120, 6144)
 Params = dict[str, Any]
+# Members stored as given and echoed by Describe*; the rest of each document is built here.
+_MODEL_MEMBERS = (
+    "PrimaryContainer",
+    "Containers",
+    "ExecutionRoleArn",
+    "InferenceExecutionConfig",
+    "VpcConfig",
+)
+_CONFIG_MEMBERS = (
+    "DataCaptureConfig",
+    "KmsKeyId",
+    "AsyncInferenceConfig",
+    "ExecutionRoleArn",
+    "VpcConfig",
+    "EnableNetworkIsolation",
+    "ExplainerConfig",
+    "MetricsConfig",
+)
+_UPDATABLE_STATUSES = ("InService",)
 
 
 def public(doc: Document) -> Document:
     """The document as clients see it: internal bookkeeping stripped."""
     return {k: v for k, v in doc.items() if not k.startswith("_")}
+
+
+def _copy_members(params: Params, members: tuple[str, ...]) -> Document:
+    return {member: params[member] for member in members if member in params}
 
 
 class ControlPlane:
@@ -43,16 +69,18 @@ class ControlPlane:
         self.clock = clock
         self.actions: dict[str, Callable[[Params], Document]] = {
             "CreateModel": self.create_model,
-            "DescribeModel": self.describe_model,
-            "ListModels": self.list_models,
-            "DeleteModel": self.delete_model,
+            "DescribeModel": lambda p: self._describe("model", p["ModelName"]),
+            "ListModels": lambda p: self._list("model", "ListModels", "Models", p),
+            "DeleteModel": lambda p: self._delete("model", p["ModelName"]),
             "CreateEndpointConfig": self.create_endpoint_config,
-            "DescribeEndpointConfig": self.describe_endpoint_config,
-            "ListEndpointConfigs": self.list_endpoint_configs,
-            "DeleteEndpointConfig": self.delete_endpoint_config,
+            "DescribeEndpointConfig": lambda p: self._describe("endpoint_config", p["EndpointConfigName"]),
+            "ListEndpointConfigs": lambda p: self._list(
+                "endpoint_config", "ListEndpointConfigs", "EndpointConfigs", p
+            ),
+            "DeleteEndpointConfig": lambda p: self._delete("endpoint_config", p["EndpointConfigName"]),
             "CreateEndpoint": self.create_endpoint,
-            "DescribeEndpoint": self.describe_endpoint,
-            "ListEndpoints": self.list_endpoints,
+            "DescribeEndpoint": lambda p: self._describe("endpoint", p["EndpointName"]),
+            "ListEndpoints": lambda p: self._list("endpoint", "ListEndpoints", "Endpoints", p),
             "UpdateEndpoint": self.update_endpoint,
             "DeleteEndpoint": self.delete_endpoint,
         }
@@ -64,15 +92,18 @@ class ControlPlane:
         validate(action, params)
         return method(params)
 
-    # --- helpers -------------------------------------------------------------------------------------
+    # --- shared by every kind --------------------------------------------------------------------------
 
     def _arn(self, kind: str, name: str) -> str:
         return arn(kind, name, region=self.region, account_id=self.account_id)
 
+    def _not_found(self, kind: str, name: str) -> ValidationError:
+        return ValidationError(f'Could not find {NOUN[kind]} "{self._arn(kind, name)}".')
+
     def _require(self, kind: str, name: str) -> Row:
         row = self.repo.get(kind, name)
         if row is None:
-            raise ValidationError(f'Could not find {NOUN[kind]} "{self._arn(kind, name)}".')
+            raise self._not_found(kind, name)
         return row
 
     def _insert(self, kind: str, name: str, doc: Document, status: str = "") -> None:
@@ -83,12 +114,23 @@ class ControlPlane:
                 f'Cannot create already existing {NOUN[kind]} "{self._arn(kind, name)}".'
             ) from None
 
+    def _describe(self, kind: str, name: str) -> Document:
+        return public(self._require(kind, name).doc)
+
+    def _list(self, kind: str, action: str, key: str, params: Params) -> Document:
+        page, token = listing.select(self.repo.all(kind), params)
+        members = summary_members(action, key)
+        result: Document = {key: [{m: r.doc[m] for m in members if m in r.doc} for r in page]}
+        if token:
+            result["NextToken"] = token
+        return result
+
     def _delete(self, kind: str, name: str) -> Document:
         if not self.repo.delete(kind, name):
-            raise ValidationError(f'Could not find {NOUN[kind]} "{self._arn(kind, name)}".')
+            raise self._not_found(kind, name)
         return {}
 
-    # --- models --------------------------------------------------------------------------------------
+    # --- models and endpoint configs ------------------------------------------------------------------
 
     def create_model(self, p: Params) -> Document:
         name = p["ModelName"]
@@ -106,99 +148,33 @@ class ControlPlane:
             "ModelArn": self._arn("model", name),
             "CreationTime": self.clock(),
             "EnableNetworkIsolation": bool(p.get("EnableNetworkIsolation", False)),
+            **_copy_members(p, _MODEL_MEMBERS),
         }
-        for member in ("PrimaryContainer", "Containers", "ExecutionRoleArn", "InferenceExecutionConfig", "VpcConfig"):
-            if member in p:
-                doc[member] = p[member]
         self._insert("model", name, doc)
         return {"ModelArn": doc["ModelArn"]}
 
-    def describe_model(self, p: Params) -> Document:
-        return public(self._require("model", p["ModelName"]).doc)
-
-    def list_models(self, p: Params) -> Document:
-        page, token = listing.select(self.repo.all("model"), p)
-        result: Document = {
-            "Models": [{k: r.doc[k] for k in ("ModelName", "ModelArn", "CreationTime")} for r in page]
-        }
-        if token:
-            result["NextToken"] = token
-        return result
-
-    def delete_model(self, p: Params) -> Document:
-        # As in SageMaker, endpoints already running keep the model they were created with.
-        return self._delete("model", p["ModelName"])
-
-    # --- endpoint configs ------------------------------------------------------------------------------
-
     def create_endpoint_config(self, p: Params) -> Document:
         name = p["EndpointConfigName"]
-        variants = [dict(v) for v in p["ProductionVariants"]]
-        seen: set[str] = set()
+        variants = check_variants(p["ProductionVariants"])
         for variant in variants:
-            self._check_variant(variant)
-            if variant["VariantName"] in seen:
-                raise ValidationError(f"VariantName {variant['VariantName']} is used more than once.")
-            seen.add(variant["VariantName"])
-            variant.setdefault("InitialVariantWeight", 1.0)
+            self._require("model", variant["ModelName"])
         doc: Document = {
             "EndpointConfigName": name,
             "EndpointConfigArn": self._arn("endpoint_config", name),
             "ProductionVariants": variants,
             "CreationTime": self.clock(),
+            **_copy_members(p, _CONFIG_MEMBERS),
         }
-        for member in ("DataCaptureConfig", "KmsKeyId", "AsyncInferenceConfig", "ExecutionRoleArn"):
-            if member in p:
-                doc[member] = p[member]
         self._insert("endpoint_config", name, doc)
         return {"EndpointConfigArn": doc["EndpointConfigArn"]}
-
-    def _check_variant(self, variant: Document) -> None:
-        self._require("model", variant["ModelName"])
-        serverless = variant.get("ServerlessConfig")
-        name = variant["VariantName"]
-        if serverless:
-            memory = serverless.get("MemorySizeInMB")
-            if memory not in SERVERLESS_MEMORY_SIZES_MB:
-                raise ValidationError(
-                    f"Value '{memory}' at 'productionVariants.{name}.serverlessConfig.memorySizeInMB' failed to "
-                    f"satisfy constraint: Member must be one of {list(SERVERLESS_MEMORY_SIZES_MB)}"
-                )
-            provisioned = serverless.get("ProvisionedConcurrency")
-            if provisioned is not None and provisioned > serverless["MaxConcurrency"]:
-                raise ValidationError(
-                    f"ProvisionedConcurrency ({provisioned}) of variant {name} must not exceed "
-                    f"MaxConcurrency ({serverless['MaxConcurrency']})."
-                )
-        elif not (variant.get("InstanceType") and variant.get("InitialInstanceCount")):
-            raise ValidationError(
-                f"Variant {name} needs a ServerlessConfig, or an InstanceType with an InitialInstanceCount."
-            )
-
-    def describe_endpoint_config(self, p: Params) -> Document:
-        return public(self._require("endpoint_config", p["EndpointConfigName"]).doc)
-
-    def list_endpoint_configs(self, p: Params) -> Document:
-        page, token = listing.select(self.repo.all("endpoint_config"), p)
-        result: Document = {
-            "EndpointConfigs": [
-                {k: r.doc[k] for k in ("EndpointConfigName", "EndpointConfigArn", "CreationTime")} for r in page
-            ]
-        }
-        if token:
-            result["NextToken"] = token
-        return result
-
-    def delete_endpoint_config(self, p: Params) -> Document:
-        return self._delete("endpoint_config", p["EndpointConfigName"])
 
     # --- endpoints -----------------------------------------------------------------------------------
 
     def _snapshot(self, config_name: str) -> tuple[Document, dict[str, Document]]:
         """The config and its models as they are now: an endpoint keeps serving them even if deleted."""
         config = self._require("endpoint_config", config_name).doc
-        models = {v["ModelName"]: self._require("model", v["ModelName"]).doc for v in config["ProductionVariants"]}
-        return config, models
+        names = {v["ModelName"] for v in config["ProductionVariants"]}
+        return config, {name: self._require("model", name).doc for name in names}
 
     def create_endpoint(self, p: Params) -> Document:
         name = p["EndpointName"]
@@ -217,38 +193,24 @@ class ControlPlane:
         self.lifecycle.start(name, config, models, updating=False)
         return {"EndpointArn": doc["EndpointArn"]}
 
-    def describe_endpoint(self, p: Params) -> Document:
-        return public(self._require("endpoint", p["EndpointName"]).doc)
-
-    def list_endpoints(self, p: Params) -> Document:
-        page, token = listing.select(self.repo.all("endpoint"), p)
-        keys = ("EndpointName", "EndpointArn", "CreationTime", "LastModifiedTime", "EndpointStatus")
-        result: Document = {"Endpoints": [{k: r.doc[k] for k in keys} for r in page]}
-        if token:
-            result["NextToken"] = token
-        return result
-
     def update_endpoint(self, p: Params) -> Document:
+        """Blue/green: the old variants keep serving while the new config is prepared (see lifecycle)."""
         name = p["EndpointName"]
         row = self._require("endpoint", name)
-        if row.status != "InService":
-            raise ValidationError(
-                f'Cannot update in-progress endpoint "{self._arn("endpoint", name)}" (status {row.status}).'
-            )
+        if row.status not in _UPDATABLE_STATUSES:
+            state = "failed" if row.status == "Failed" else "in-progress"
+            raise ValidationError(f'Cannot update {state} endpoint "{self._arn("endpoint", name)}".')
         config, models = self._snapshot(p["EndpointConfigName"])
-        doc = dict(row.doc)
         now = self.clock()
-        doc.update(EndpointStatus="Updating", LastModifiedTime=now)
+        doc = {**row.doc, "EndpointStatus": "Updating", "LastModifiedTime": now}
+        doc["PendingDeploymentSummary"] = pending_summary(config, now)
         doc.pop("FailureReason", None)
-        desired = {v["VariantName"]: v for v in config["ProductionVariants"]}
-        for summary in doc.get("ProductionVariants", []):
-            if (new := desired.get(summary["VariantName"])) and new.get("ServerlessConfig"):
-                summary["DesiredServerlessConfig"] = dict(new["ServerlessConfig"])
         self.repo.update("endpoint", name, doc, modified_at=now, status="Updating")
         self.lifecycle.start(name, config, models, updating=True)
         return {"EndpointArn": doc["EndpointArn"]}
 
     def delete_endpoint(self, p: Params) -> Document:
+        # Any status may be deleted, Failed included; a deployment in progress is cancelled.
         name = p["EndpointName"]
         self._require("endpoint", name)
         self.lifecycle.cancel(name)

@@ -25,6 +25,13 @@ class InvocationRecord:
     bytes_in: int
     bytes_out: int
     memory_mb: int  # the variant's MemorySizeInMB: what a serverless bill is based on
+    rss_mb: float = 0.0  # the worker's resident memory after answering; 0 when unknown
+
+    @property
+    def reached_model(self) -> bool:
+        """A worker ran the request (answer or model error): it has a model latency and is billed. The worker
+        measures whole microseconds of real work, so a request it handled never reports 0."""
+        return self.model_ms > 0
 
 
 @dataclass(frozen=True)
@@ -35,6 +42,7 @@ class WorkerEvent:
     setup_ms: float = 0.0
     rss_mb: float = 0.0
     reason: str = ""
+    memory_mb: int = 0  # the variant's MemorySizeInMB; 0 when unknown
 
 
 class Observer(Protocol):

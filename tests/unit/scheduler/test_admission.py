@@ -7,7 +7,12 @@ from zeroserve.scheduler.admission import AdmissionCounter, AdmissionGate, Decis
 
 def test_requests_beyond_max_concurrency_queue_then_get_rejected() -> None:
     counter = AdmissionCounter(max_concurrency=2, queue_limit=1)
-    assert [counter.arrive() for _ in range(4)] == [Decision.ADMIT, Decision.ADMIT, Decision.QUEUE, Decision.REJECT]
+    assert [counter.arrive() for _ in range(4)] == [
+        Decision.ADMIT,
+        Decision.ADMIT,
+        Decision.QUEUE,
+        Decision.REJECT,
+    ]
     assert (counter.inflight, counter.queued) == (2, 1)
 
 

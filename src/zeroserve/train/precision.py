@@ -1,0 +1,31 @@
+"""Which arithmetic a run uses: bf16 autocast where the CPU computes bf16 natively (AMX), fp32 elsewhere.
+
+Measured on 2 Sapphire Rapids cores, MiniLM at 128 tokens: bf16 autocast trains ~2x and evaluates ~3x faster
+than fp32. Without AMX, bf16 is emulated and slower than fp32, hence "auto". Weights stay fp32 either way
+(autocast casts per operation), so the saved model is fp32.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from typing import Literal
+
+import torch
+
+from zeroserve.train.options import Precision
+
+
+def cpu_has_native_bf16() -> bool:
+    probe: Callable[[], bool] | None = getattr(torch.cpu, "_is_amx_tile_supported", None)
+    return bool(probe()) if probe is not None else False
+
+
+def resolve(precision: Precision) -> Literal["bf16", "fp32"]:
+    if precision == "auto":
+        return "bf16" if cpu_has_native_bf16() else "fp32"
+    return precision
+
+
+def autocast(precision: Literal["bf16", "fp32"]) -> contextlib.AbstractContextManager[object]:
+    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16")
