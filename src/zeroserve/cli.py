@@ -85,6 +85,7 @@ def up(
             "sentiment model, trained once and cached]"
         ),
     ] = None,
+    port_file: PortFileOpt = None,
 ) -> None:
     """Serve the sentiment model as endpoint `sentiment` and show how to call it."""
     from zeroserve.quickstart import deploy_default
@@ -101,7 +102,7 @@ def up(
     async def on_ready(services: Services, url: str) -> None:
         await deploy_default(services, url, artifact, console)
 
-    run_server(settings, on_ready=on_ready)
+    run_server(settings, port_file=port_file, on_ready=on_ready)
 
 
 def main() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import logging
 import socket
@@ -47,10 +48,8 @@ class _DrainingServer(uvicorn.Server):
 def limit_malloc_arenas(arenas: int = 2) -> None:
     """glibc gives each thread that allocates (artifact hashing, SQLite, to_thread work) its own malloc arena;
     a server whose hot path is one event loop needs two, and idle RSS stays lower for it."""
-    try:
+    with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6").mallopt(_M_ARENA_MAX, arenas)
-    except (OSError, AttributeError):
-        pass
 
 
 def bind_socket(host: str, port: int) -> socket.socket:

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from server import deploy, invoke_json
 
+from server import deploy, invoke_json
 from zeroserve.runtimes.base import Invocation, Reply
 from zeroserve.train.data import heldout_imdb
 from zeroserve.train.defaults import ensure_default_model
@@ -43,8 +43,9 @@ def _labels_from_torch(checkpoint: Path, texts: list[str]) -> list[int]:
     labels: list[int] = []
     with torch.inference_mode():
         for start in range(0, len(texts), 32):
-            batch = tokenizer(texts[start : start + 32], padding=True, truncation=True, max_length=512,
-                              return_tensors="pt")
+            batch = tokenizer(
+                texts[start : start + 32], padding=True, truncation=True, max_length=512, return_tensors="pt"
+            )
             labels += model(**batch).logits.argmax(-1).tolist()
     return labels
 
@@ -86,5 +87,7 @@ def test_deployed_sentiment_endpoint_classifies_reviews(sm: Any, rt: Any, sentim
     assert negative[0]["label"] == "LABEL_0" and negative[0]["score"] > 0.7
     reviews = heldout_imdb(100)
     answers = invoke_json(rt, "sentiment-e2e", {"inputs": [r.text for r in reviews]})
-    accuracy = sum(a["label"] == f"LABEL_{r.label}" for a, r in zip(answers, reviews, strict=True)) / len(reviews)
+    accuracy = sum(a["label"] == f"LABEL_{r.label}" for a, r in zip(answers, reviews, strict=True)) / len(
+        reviews
+    )
     assert accuracy >= 0.8

@@ -13,9 +13,10 @@ from typing import Any
 
 import httpx
 import pytest
-from server import ServerProcess, deploy, invoke_json, pack_model
 from test_process_lifecycle import descendants
 from test_serverless import wait_until, workers_of
+
+from server import ServerProcess, deploy, invoke_json, pack_model
 
 
 def rss_mb(pid: int) -> float:
@@ -63,8 +64,11 @@ def test_a_lone_request_is_not_held_for_a_batch(rt: Any, tiny_endpoint: str) -> 
 @pytest.fixture(scope="module")
 def tight_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """Room for one 2 GB worker at a time, and requests wait at most 0.5 s for a worker."""
-    env = {"ZEROSERVE_MEMORY_BUDGET_MB": "2048", "ZEROSERVE_MODEL_WAIT_BUDGET_S": "0.5",
-           "ZEROSERVE_IDLE_TIMEOUT_S": "3"}
+    env = {
+        "ZEROSERVE_MEMORY_BUDGET_MB": "2048",
+        "ZEROSERVE_MODEL_WAIT_BUDGET_S": "0.5",
+        "ZEROSERVE_IDLE_TIMEOUT_S": "3",
+    }
     with ServerProcess(tmp_path_factory.mktemp("tight") / "data", env=env) as running:
         yield running
 
@@ -109,11 +113,15 @@ def test_request_gets_model_not_ready_when_loading_outlasts_the_wait_budget(
     sm = tight_server.sagemaker()
     assert deploy(sm, "slow-load", str(tarball), memory_mb=1024)["EndpointStatus"] == "InService"
     assert wait_until(lambda: workers_of(tight_server, "slow-load") == [], 10)
-    first = httpx.post(f"{tight_server.url}/endpoints/slow-load/invocations", json={"inputs": "x"}, timeout=30)
+    first = httpx.post(
+        f"{tight_server.url}/endpoints/slow-load/invocations", json={"inputs": "x"}, timeout=30
+    )
     assert first.status_code == 429
     assert first.json()["__type"] == "ModelNotReadyException"
     assert wait_until(lambda: len(workers_of(tight_server, "slow-load")) == 1, 10)
-    second = httpx.post(f"{tight_server.url}/endpoints/slow-load/invocations", json={"inputs": "x"}, timeout=30)
+    second = httpx.post(
+        f"{tight_server.url}/endpoints/slow-load/invocations", json={"inputs": "x"}, timeout=30
+    )
     assert second.json() == [{"model": "loaded"}]
 
 
@@ -123,12 +131,25 @@ def test_a_thousand_idle_endpoints_cost_little_memory_and_each_cold_starts(
     count = 1000
     with ServerProcess(tmp_path / "data", env={"ZEROSERVE_IDLE_TIMEOUT_S": "1"}) as running:
         sm = running.sagemaker()
-        sm.create_model(ModelName="shared", ExecutionRoleArn="arn:aws:iam::000000000000:role/test",
-                        PrimaryContainer={"Image": "x", "ModelDataUrl": str(tiny_tarball),
-                                          "Environment": {"HF_TASK": "text-classification"}})
-        sm.create_endpoint_config(EndpointConfigName="shared", ProductionVariants=[{
-            "VariantName": "AllTraffic", "ModelName": "shared",
-            "ServerlessConfig": {"MemorySizeInMB": 1024, "MaxConcurrency": 5}}])
+        sm.create_model(
+            ModelName="shared",
+            ExecutionRoleArn="arn:aws:iam::000000000000:role/test",
+            PrimaryContainer={
+                "Image": "x",
+                "ModelDataUrl": str(tiny_tarball),
+                "Environment": {"HF_TASK": "text-classification"},
+            },
+        )
+        sm.create_endpoint_config(
+            EndpointConfigName="shared",
+            ProductionVariants=[
+                {
+                    "VariantName": "AllTraffic",
+                    "ModelName": "shared",
+                    "ServerlessConfig": {"MemorySizeInMB": 1024, "MaxConcurrency": 5},
+                }
+            ],
+        )
 
         def create(i: int) -> None:
             sm.create_endpoint(EndpointName=f"ep-{i}", EndpointConfigName="shared")
@@ -137,8 +158,10 @@ def test_a_thousand_idle_endpoints_cost_little_memory_and_each_cold_starts(
         with concurrent.futures.ThreadPoolExecutor(8) as pool:
             list(pool.map(create, range(count)))
         assert wait_until(
-            lambda: len(sm.list_endpoints(StatusEquals="InService", MaxResults=100)["Endpoints"]) == 100
-            and not sm.list_endpoints(StatusEquals="Creating")["Endpoints"],
+            lambda: (
+                len(sm.list_endpoints(StatusEquals="InService", MaxResults=100)["Endpoints"]) == 100
+                and not sm.list_endpoints(StatusEquals="Creating")["Endpoints"]
+            ),
             300,
         ), "endpoints did not all reach InService"
         created_s = time.monotonic() - started
@@ -150,6 +173,8 @@ def test_a_thousand_idle_endpoints_cost_little_memory_and_each_cold_starts(
         print(f"{count} endpoints created in {created_s:.1f} s; server + zygote RSS {total_mb:.0f} MB")
         assert total_mb < 150
         for name in ("ep-0", "ep-500", f"ep-{count - 1}"):
-            answer = httpx.post(f"{running.url}/endpoints/{name}/invocations", json={"inputs": "hi"}, timeout=30)
+            answer = httpx.post(
+                f"{running.url}/endpoints/{name}/invocations", json={"inputs": "hi"}, timeout=30
+            )
             assert answer.status_code == 200
             assert answer.headers["X-Zeroserve-Cold-Start"] == "1"

@@ -212,8 +212,9 @@ class Pool:
         connection.closed.add_done_callback(lambda _: self._on_closed(slot))
         setup_ms = float(ready.get("setup_ms", 0.0))
         self.observer.worker(
-            WorkerEvent(d.endpoint, d.variant, "started", setup_ms=setup_ms, rss_mb=slot.rss_mb,
-                        memory_mb=d.memory_mb)
+            WorkerEvent(
+                d.endpoint, d.variant, "started", setup_ms=setup_ms, rss_mb=slot.rss_mb, memory_mb=d.memory_mb
+            )
         )
         self.schedule_scale_in(slot.last_used_s + self.idle_timeout_s)
         variant._notify()

@@ -193,7 +193,8 @@ class Router:
             # A forward pass cannot be interrupted: the stuck worker goes, a fresh one takes its place.
             self.pool.kill(slot, "crashed", "invocation timed out")
             raise ModelError(
-                'Received server error (0) from primary with message "Your invocation timed out while waiting '
+                "Received server error (0) from primary with message "
+                '"Your invocation timed out while waiting '
                 f'for a response from container primary after {self.invocation_timeout_s:.0f} s."',
                 408,
                 self.log_stream(slot.variant.deployment.endpoint),

@@ -72,7 +72,8 @@ class Repository:
     def all(self, kind: str) -> Iterator[Row]:
         with self.db.lock:
             rows = self.db.connection.execute(
-                f"SELECT name, created_at, modified_at, status, doc FROM {self._table(kind)} ORDER BY created_at"
+                f"SELECT name, created_at, modified_at, status, doc FROM {self._table(kind)} "
+                "ORDER BY created_at"
             ).fetchall()
         return (_row(r) for r in rows)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import os
 import signal
@@ -107,8 +108,6 @@ class WorkerConnection:
 
     def kill(self) -> None:
         """For a worker that must not finish what it is doing (over its memory, past its timeout)."""
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(self.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         self._writer.close()

@@ -48,7 +48,7 @@ def serve(channel: FrameSocket, spec: WorkerSpec) -> NoReturn:
 
 
 def _load(spec: WorkerSpec) -> Handler:
-    # The model's Environment (HF_TASK, SAGEMAKER_PROGRAM, ...) is the worker's environment, as in a container.
+    # The model's Environment (HF_TASK, SAGEMAKER_PROGRAM, ...) is the worker's, as in a container.
     os.environ.update(spec.env)
     if spec.threads:
         os.environ["ZEROSERVE_WORKER_THREADS"] = str(spec.threads)

@@ -7,6 +7,7 @@ only modules are imported. Run as `python -m zeroserve.workers.zygote` with ZERO
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import resource
@@ -23,10 +24,8 @@ _PR_SET_PDEATHSIG = 1
 
 def die_with_parent() -> None:
     """Ask Linux to SIGKILL us when our parent dies, so no process outlives the server."""
-    try:
+    with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    except (OSError, AttributeError):
-        pass
 
 
 def preimport() -> None:
@@ -51,10 +50,8 @@ def _limit_memory(memory_mb: int) -> None:
     with open("/proc/self/statm", "rb") as statm:
         mapped_bytes = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
     limit = mapped_bytes + memory_mb * 1024 * 1024
-    try:
+    with contextlib.suppress(ValueError, OSError):
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    except (ValueError, OSError):
-        pass
 
 
 def _become_worker(address: str, spec: WorkerSpec) -> NoReturn:
@@ -92,10 +89,8 @@ def run(address: str) -> None:
                 _become_worker(address, spec)
             channel.send({"type": "spawned", "worker_id": spec.worker_id, "pid": pid})
         elif header.get("type") == "kill":
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(int(header["pid"]), signal.SIGKILL)
-            except ProcessLookupError:
-                pass
     # The server is gone: take every worker down with us (they share our process group).
     os.killpg(os.getpgid(0), signal.SIGKILL)
 
