@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -106,7 +107,10 @@ def up(
 
 
 def main() -> None:
-    _register_commands()
+    # The long-running server keeps only what serving needs resident: the client commands (and httpx,
+    # tables, ...) are not loaded into it.
+    if sys.argv[1:2] != ["serve"]:
+        _register_commands()
     app()
 
 

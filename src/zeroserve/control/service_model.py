@@ -1,26 +1,162 @@
 """botocore's service model for `sagemaker`, the one source of the API's shapes: request validation and the
-members of list summaries are read from it rather than written out a second time."""
+members of list summaries are read from it rather than written out a second time.
+
+The whole model costs the process ~20 MB of memory once parsed, more than the rest of the server with a
+thousand endpoints. So the server reads a compact extract instead: the shapes of the actions it serves,
+written by a subprocess that loads botocore's model once per botocore version and cached beside the other
+rebuildable artifacts. `service_model()` still gives the full botocore model (tests compare answers to it).
+"""
 
 from __future__ import annotations
 
 import functools
+import importlib.metadata
+import json
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
+
+from zeroserve.config import default_cache_dir
+
+log = logging.getLogger("zeroserve.control")
+
+ACTIONS = (
+    "CreateModel", "DescribeModel", "ListModels", "DeleteModel",
+    "CreateEndpointConfig", "DescribeEndpointConfig", "ListEndpointConfigs", "DeleteEndpointConfig",
+    "CreateEndpoint", "DescribeEndpoint", "ListEndpoints", "UpdateEndpoint", "DeleteEndpoint",
+)  # fmt: skip
+_LIST_MEMBERS = {
+    "ListModels": "Models",
+    "ListEndpointConfigs": "EndpointConfigs",
+    "ListEndpoints": "Endpoints",
+}
 
 
 @functools.cache
 def service_model() -> Any:
-    # Imported lazily: loading the gzipped model takes ~100 ms, paid once, on the first control-plane call.
     import botocore.session
 
     return botocore.session.get_session().get_service_model("sagemaker")
 
 
-def input_shape(action: str) -> Any:
-    return service_model().operation_model(action).input_shape
+class Shape:
+    """The part of botocore's Shape that validation reads, over the compact extract."""
+
+    def __init__(self, name: str, table: Mapping[str, Any]) -> None:
+        spec = table[name]
+        self.name = name
+        self._table = table
+        self.type_name: str = spec["type"]
+        self.metadata: dict[str, Any] = spec.get("metadata", {})
+        self.enum: list[str] = spec.get("enum", [])
+        self.required_members: list[str] = spec.get("required", [])
+        self._members: dict[str, str] = spec.get("members", {})
+        self._item: dict[str, str] = spec.get("item", {})
+
+    @functools.cached_property
+    def members(self) -> dict[str, Shape]:
+        return {member: _shape(target, self._table) for member, target in self._members.items()}
+
+    @property
+    def member(self) -> Shape:
+        return _shape(self._item["member"], self._table)
+
+    @property
+    def key(self) -> Shape:
+        return _shape(self._item["key"], self._table)
+
+    @property
+    def value(self) -> Shape:
+        return _shape(self._item["value"], self._table)
+
+
+_SHAPES: dict[str, Shape] = {}
+
+
+def _shape(name: str, table: Mapping[str, Any]) -> Shape:
+    # One object per shape name, so recursive shapes resolve lazily and are built once.
+    found = _SHAPES.get(name)
+    if found is None:
+        found = _SHAPES[name] = Shape(name, table)
+    return found
+
+
+def input_shape(action: str) -> Shape | None:
+    extract = _extract()
+    name = extract["inputs"].get(action)
+    return _shape(name, extract["shapes"]) if name else None
+
+
+def summary_members(action: str, list_member: str) -> tuple[str, ...]:
+    """The members of one item of a List* answer, e.g. ListModels/Models -> ModelSummary's members."""
+    return tuple(_extract()["summaries"][f"{action}.{list_member}"])
 
 
 @functools.cache
-def summary_members(action: str, list_member: str) -> tuple[str, ...]:
-    """The members of one item of a List* answer, e.g. ListModels/Models -> ModelSummary's members."""
-    output = service_model().operation_model(action).output_shape
-    return tuple(output.members[list_member].member.members)
+def _extract() -> dict[str, Any]:
+    version = importlib.metadata.version("botocore")
+    path = default_cache_dir() / f"sagemaker-shapes-{version}.json"
+    try:
+        return dict(json.loads(path.read_text()))
+    except (OSError, ValueError):
+        pass
+    try:
+        command = [sys.executable, "-m", __name__, str(path)]
+        subprocess.run(command, check=True, capture_output=True, timeout=120)
+        return dict(json.loads(path.read_text()))
+    except (OSError, ValueError, subprocess.SubprocessError) as exc:
+        log.warning("could not cache botocore's sagemaker shapes (%s); reading them in-process", exc)
+        return build_extract()
+
+
+def build_extract() -> dict[str, Any]:
+    """Walk the input shapes of ACTIONS (and the List* summaries) into plain JSON-able dicts."""
+    model = service_model()
+    shapes: dict[str, Any] = {}
+
+    def visit(shape: Any) -> str:
+        if shape.name in shapes:
+            return str(shape.name)
+        spec: dict[str, Any] = {"type": shape.type_name}
+        shapes[shape.name] = spec
+        metadata = {k: v for k, v in shape.metadata.items() if k in ("min", "max", "pattern")}
+        if metadata:
+            spec["metadata"] = metadata
+        if getattr(shape, "enum", None):
+            spec["enum"] = list(shape.enum)
+        if shape.type_name == "structure":
+            spec["required"] = list(shape.required_members)
+            spec["members"] = {member: visit(target) for member, target in shape.members.items()}
+        elif shape.type_name == "list":
+            spec["item"] = {"member": visit(shape.member)}
+        elif shape.type_name == "map":
+            spec["item"] = {"key": visit(shape.key), "value": visit(shape.value)}
+        return str(shape.name)
+
+    inputs = {}
+    for action in ACTIONS:
+        shape = model.operation_model(action).input_shape
+        if shape is not None:
+            inputs[action] = visit(shape)
+    summaries = {
+        f"{action}.{member}": list(model.operation_model(action).output_shape.members[member].member.members)
+        for action, member in _LIST_MEMBERS.items()
+    }
+    return {"inputs": inputs, "summaries": summaries, "shapes": shapes}
+
+
+def main(out: str) -> None:
+    target = Path(out)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=target.parent, delete=False, suffix=".tmp") as handle:
+        json.dump(build_extract(), handle, separators=(",", ":"))
+    os.replace(handle.name, target)  # atomic: a concurrent reader sees the old file or the whole new one
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

@@ -3,6 +3,7 @@ exactly one wins); every write is one statement, so a failed call changes nothin
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 from collections.abc import Iterator
@@ -24,7 +25,14 @@ class Row:
     created_at: float
     modified_at: float
     status: str
-    doc: Document
+    raw_doc: str
+
+    @functools.cached_property
+    def doc(self) -> Document:
+        # Parsed on first use: a List* call filters and sorts thousands of rows by their columns and
+        # reads the documents of one page only.
+        parsed: Document = json.loads(self.raw_doc)
+        return parsed
 
 
 class Repository:
@@ -84,4 +92,4 @@ class Repository:
 
 def _row(found: tuple[Any, ...]) -> Row:
     name, created_at, modified_at, status, doc = found
-    return Row(name, created_at, modified_at, status, json.loads(doc))
+    return Row(name, created_at, modified_at, status, doc)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import transformers
 from rich.progress import Progress
 
 from zeroserve.train import data
@@ -73,44 +74,17 @@ def train(options: TrainOptions | None = None, progress: bool = True) -> TrainRe
     packaging = time.perf_counter()
     output = options.output.expanduser().resolve()
     write_artifact(model, tokenizer, output, max_length=options.max_length)
-    package_s = time.perf_counter() - packaging
     total_s = time.perf_counter() - started
-    metrics = {
-        "heldout_imdb": imdb.to_json(),
-        "rotten_tomatoes": rt.to_json(),
-        "train": {
-            "examples": fit.examples,
-            "steps": fit.steps,
-            "final_loss": round(fit.final_loss, 5),
-            "examples_per_s": round(fit.examples / fit.duration_s, 2) if fit.duration_s else None,
-        },
-        "durations_s": {
-            "load": round(load_s, 2),
-            "train": round(fit.duration_s, 2),
-            "eval": round(imdb.duration_s + rt.duration_s, 2),
-            "package": round(package_s, 2),
-            "total": round(total_s, 2),
-            # CPU seconds of all threads: next to "total", shows how much a busy machine stretched the run.
-            "cpu": round(time.process_time() - cpu_started, 2),
-        },
-        "seed": options.seed,
-        "options": options.to_json(),
-        "precision": {
-            "train": precision_mod.resolve(options.precision),
-            "eval": precision_mod.resolve(options.eval_precision),
-        },
-        "threads": torch.get_num_threads(),
-        "labels": {str(i): label for i, label in ID2LABEL.items()},
-        "base_model": str(base),
-        "dataset": {
-            "heldout_imdb_size": len(data.load_split().heldout_imdb),
-            "train_pool_size": len(data.load_split().train_pool),
-            "rotten_tomatoes_size": len(data.load_split().rotten_tomatoes),
-        },
-        "versions": _versions(),
-        "started_at": started_at.isoformat(timespec="seconds"),
-        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    durations_s = {
+        "load": load_s,
+        "train": fit.duration_s,
+        "eval": imdb.duration_s + rt.duration_s,
+        "package": time.perf_counter() - packaging,
+        "total": total_s,
+        # CPU seconds of all threads: next to "total", shows how much a busy machine stretched the run.
+        "cpu": time.process_time() - cpu_started,
     }
+    metrics = _metrics(options, base, fit, imdb, rt, durations_s, started_at)
     metrics_path = metrics_path_for(output)
     write_metrics(metrics, metrics_path)
     return TrainResult(
@@ -122,6 +96,46 @@ def train(options: TrainOptions | None = None, progress: bool = True) -> TrainRe
         total_duration_s=total_s,
         metrics=metrics,
     )
+
+
+def _metrics(
+    options: TrainOptions,
+    base: Path,
+    fit: FitResult,
+    imdb: EvalResult,
+    rt: EvalResult,
+    durations_s: dict[str, float],
+    started_at: datetime,
+) -> dict[str, Any]:
+    split = data.load_split()
+    return {
+        "heldout_imdb": imdb.to_json(),
+        "rotten_tomatoes": rt.to_json(),
+        "train": {
+            "examples": fit.examples,
+            "steps": fit.steps,
+            "final_loss": round(fit.final_loss, 5),
+            "examples_per_s": round(fit.examples / fit.duration_s, 2) if fit.duration_s else None,
+        },
+        "durations_s": {name: round(value, 2) for name, value in durations_s.items()},
+        "seed": options.seed,
+        "options": options.to_json(),
+        "precision": {
+            "train": precision_mod.resolve(options.precision),
+            "eval": precision_mod.resolve(options.eval_precision),
+        },
+        "threads": torch.get_num_threads(),
+        "labels": {str(i): label for i, label in ID2LABEL.items()},
+        "base_model": str(base),
+        "dataset": {
+            "heldout_imdb_size": len(split.heldout_imdb),
+            "train_pool_size": len(split.train_pool),
+            "rotten_tomatoes_size": len(split.rotten_tomatoes),
+        },
+        "versions": {"torch": torch.__version__, "transformers": transformers.__version__},
+        "started_at": started_at.isoformat(timespec="seconds"),
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
 
 
 def _fit(
@@ -206,9 +220,3 @@ def _linear_warmup_decay(
 def _seed_everything(seed: int) -> None:
     random.seed(seed)
     torch.manual_seed(seed)
-
-
-def _versions() -> dict[str, str]:
-    import transformers
-
-    return {"torch": torch.__version__, "transformers": transformers.__version__}

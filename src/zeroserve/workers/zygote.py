@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import gc
 import os
 import resource
 import signal
@@ -73,6 +74,10 @@ def _become_worker(address: str, spec: WorkerSpec) -> NoReturn:
 def run(address: str) -> None:
     die_with_parent()
     preimport()
+    # Move everything imported so far out of the collector's sight: a forked worker's garbage collections
+    # then never write to (and so copy) the pages it shares with the zygote.
+    gc.collect()
+    gc.freeze()
     # Children are reaped by the kernel; the server learns of a death from the worker's closed socket.
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
