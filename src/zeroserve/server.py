@@ -14,6 +14,7 @@ import uvicorn
 from starlette.applications import Starlette
 
 from zeroserve.api.app import create_app
+from zeroserve.api.auth import parse_keys
 from zeroserve.config import Settings
 from zeroserve.services import Services
 
@@ -26,6 +27,11 @@ class InsecureBind(Exception):
 
 
 def check_bind(settings: Settings) -> None:
+    """Refuse settings that would serve insecurely or fail on the first request (malformed keys)."""
+    try:
+        parse_keys(settings.access_keys)
+    except ValueError as exc:
+        raise InsecureBind(str(exc)) from None
     if settings.host not in LOOPBACK_HOSTS and not settings.access_keys and not settings.insecure:
         raise InsecureBind(
             f"refusing to listen on {settings.host} without authentication: set ZEROSERVE_ACCESS_KEYS "
