@@ -28,8 +28,13 @@ def rss_mb(pid: int) -> float:
 
 @pytest.fixture(scope="module")
 def fp32_endpoint(sm: Any, tiny_tarball: Path) -> str:
-    """fp32 weights: int8's dynamic activation scales depend on the batch, fp32 results must not."""
-    env = {"HF_TASK": "text-classification", "ZEROSERVE_QUANTIZE": "false"}
+    """fp32 weights (int8's dynamic activation scales depend on the batch, fp32 results must not), and a
+    batch window, so that concurrent requests reliably meet in one batch even on a busy machine."""
+    env = {
+        "HF_TASK": "text-classification",
+        "ZEROSERVE_QUANTIZE": "false",
+        "ZEROSERVE_MAX_BATCH_WAIT_MS": "20",
+    }
     assert deploy(sm, "tiny-fp32", str(tiny_tarball), env=env)["EndpointStatus"] == "InService"
     return "tiny-fp32"
 
@@ -170,8 +175,10 @@ def test_a_thousand_idle_endpoints_cost_little_memory_and_each_cold_starts(
         # Idle: no worker anywhere, only the server and the zygote.
         assert wait_until(lambda: len(descendants(running.pid)) == 1, 90), descendants(running.pid)
         total_mb = rss_mb(running.pid) + rss_mb(status["zygote_pid"])
-        print(f"{count} endpoints created in {created_s:.1f} s; server + zygote RSS {total_mb:.0f} MB "
-              f"(server {rss_mb(running.pid):.0f} MB)")
+        print(
+            f"{count} endpoints created in {created_s:.1f} s; server + zygote RSS {total_mb:.0f} MB "
+            f"(server {rss_mb(running.pid):.0f} MB)"
+        )
         assert total_mb < 150
         for name in ("ep-0", "ep-500", f"ep-{count - 1}"):
             answer = httpx.post(

@@ -51,6 +51,17 @@ class TrainResult:
     total_duration_s: float
     metrics: dict[str, Any]
 
+    def summary(self) -> str:
+        """Two lines for a terminal: what was reached, and where it was written."""
+        imdb, rt = self.heldout_imdb, self.rotten_tomatoes
+        rt_part = f", Rotten Tomatoes {rt.accuracy:.1%} ({rt.count:,})" if rt.count else ""
+        return (
+            f"held-out IMDB accuracy {imdb.accuracy:.1%} ({imdb.count:,} reviews){rt_part}; "
+            f"trained on {self.fit.examples:,} reviews in {self.fit.duration_s:.0f} s, "
+            f"{self.total_duration_s:.0f} s in all\n"
+            f"wrote {self.artifact} and {self.metrics_path.name}"
+        )
+
 
 def train(options: TrainOptions | None = None, progress: bool = True) -> TrainResult:
     """Train, evaluate and package one model as `options` say (defaults: the default budget)."""

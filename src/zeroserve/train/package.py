@@ -14,8 +14,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from zeroserve.train.base_model import quiet_transformers
-
 #: What the serving side relies on; anything else `save_pretrained` writes is packaged too.
 REQUIRED_FILES = (
     "config.json",
@@ -33,6 +31,9 @@ def metrics_path_for(artifact: Path) -> Path:
 
 def write_artifact(model: Any, tokenizer: Any, output: Path, *, max_length: int) -> None:
     """Save model and tokenizer as `output` (a .tar.gz), replacing any previous file atomically."""
+    # Deferred: `metrics_path_for` is used by the default-model cache check, which must not pull in torch.
+    from zeroserve.train.base_model import quiet_transformers
+
     output.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=output.parent, prefix=".package-") as tmp:
         stage = Path(tmp) / "model"

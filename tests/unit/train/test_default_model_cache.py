@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -91,3 +93,13 @@ def test_the_default_cache_lives_under_the_zeroserve_cache_dir(
 ) -> None:
     monkeypatch.setenv("ZEROSERVE_CACHE_DIR", str(tmp_path))
     assert defaults.default_model_dir() == tmp_path / "default-model"
+
+
+def test_checking_the_cache_imports_no_torch() -> None:
+    """The server and CLI call ensure_default_model; the server process must never import torch."""
+    code = (
+        "import sys, zeroserve.train.defaults as d; d.cached_default_model(); "
+        "print('torch' in sys.modules, 'transformers' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ["False", "False"]
