@@ -137,7 +137,7 @@ def deploy(
         PrimaryContainer={
             "Image": "hf-inference",
             "ModelDataUrl": model_data_url,
-            "Environment": dict(env or {"HF_TASK": "text-classification"}),
+            "Environment": dict(env if env is not None else {"HF_TASK": "text-classification"}),
         },
     )
     serverless: dict[str, int] = {"MemorySizeInMB": memory_mb, "MaxConcurrency": max_concurrency}
