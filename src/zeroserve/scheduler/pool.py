@@ -49,6 +49,7 @@ class VariantPool:
         self.starting = 0
         self.waiting = 0
         self.last_spawn_error = ""
+        self.spawn_failures = 0
         self.retired = False
         self._changed: asyncio.Future[None] | None = None
 
@@ -78,16 +79,19 @@ class VariantPool:
         """The least loaded warm worker, starting one if the policy says so. Returns (slot, cold) where
         cold means this request had to wait for a worker to start."""
         cold = False
+        failures_before = self.spawn_failures
         self.waiting += 1
         try:
             while True:
+                if self.spawn_failures > failures_before and not self.workers:
+                    # One failed start per request: a model that cannot load is reported, not re-forked in
+                    # a loop for the whole wait budget.
+                    raise ModelNotReady(f"the model could not be loaded: {self.last_spawn_error}")
                 if autoscaler.should_scale_out(self.scaling, self.views(), self.starting, self.waiting):
                     self.pool.start_worker(self)
                 if self.workers:
                     slot = min(self.workers.values(), key=lambda s: s.connection.inflight)
                     return slot, cold
-                if self.starting == 0 and self.last_spawn_error:
-                    raise ModelNotReady(f"the model could not be loaded: {self.last_spawn_error}")
                 cold = True
                 remaining = deadline_s - self.pool.clock()
                 if remaining <= 0:
@@ -196,6 +200,7 @@ class Pool:
             connection, ready = await self.hub.spawn(spec, self.spawn_timeout_s)
         except SpawnFailed as exc:
             variant.last_spawn_error = str(exc)
+            variant.spawn_failures += 1
             self.reserved_mb -= d.memory_mb
             self.observer.worker(WorkerEvent(d.endpoint, d.variant, "failed", reason=str(exc)))
             return None
