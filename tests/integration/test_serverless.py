@@ -123,3 +123,16 @@ def test_invocation_past_the_timeout_is_a_model_error_and_the_worker_is_replaced
     assert caught.value.response["Error"]["Code"] == "ModelError"
     assert "timed out" in caught.value.response["Error"]["Message"]
     assert raw_invoke(fast_server, "slow", "hello").status_code == 200
+
+
+def test_busy_endpoint_scales_out_to_a_second_worker(
+    fast_server: ServerProcess, misbehaving_tarball: Path
+) -> None:
+    sm = fast_server.sagemaker()
+    env = {"HF_TASK": "text-classification", "ZEROSERVE_MAX_WORKERS": "2", "ZEROSERVE_MAX_BATCH_SIZE": "1"}
+    assert deploy(sm, "scale-out", str(misbehaving_tarball), env=env)["EndpointStatus"] == "InService"
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda _: raw_invoke(fast_server, "scale-out", "sleep:0.5"), range(4)))
+        assert all(answer.status_code == 200 for answer in answers), [a.text for a in answers]
+    pids = {answer.json()[0]["pid"] for answer in answers}
+    assert len(pids) == 2, "the second worker should have taken some of the load"

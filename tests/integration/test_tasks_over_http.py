@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from models import make_tiny_bert
 from server import deploy, invoke_json, pack_model
 

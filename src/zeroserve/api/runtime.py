@@ -102,6 +102,7 @@ async def invoke_named(request: Request, name: str) -> Response:
                 bytes_out=sent,
                 memory_mb=trace.memory_mb,
                 rss_mb=trace.rss_mb,
+                batch_size=max(1, trace.batch_size),
             )
         )
     return response

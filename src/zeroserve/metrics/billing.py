@@ -4,9 +4,10 @@
     data     = (bytes in + bytes out) / 1024^3 GB x price per GB processed                ($0.016)
 
 Which duration is billed: the inference duration, i.e. the model latency measured inside the worker
-(`InvocationRecord.model_ms`, SageMaker's ModelLatency). SageMaker bills the time the container spends
-processing a request; it does not bill time a request waits in a queue, the cold start that loads the model,
-or its own front-end overhead, so neither do we (those are visible in the metrics, not on the bill).
+(`InvocationRecord.model_ms`, SageMaker's ModelLatency), shared equally by the requests of one batched
+forward pass. SageMaker bills the time the container spends processing a request; it does not bill time a
+request waits in a queue, the cold start that loads the model, or its own front-end overhead, so neither do
+we (those are visible in the metrics, not on the bill).
 
 A request that never reached a worker (throttled, invalid, model not ready, shutting down) is not billed at
 all, neither compute nor data: SageMaker charges for data *processed* by the endpoint.
@@ -81,5 +82,7 @@ def billed_ms(model_ms: float) -> int:
 def charge(record: InvocationRecord) -> Charge:
     if not record.reached_model:
         return Charge()
-    duration_ms = billed_ms(record.model_ms)
+    # A batched forward pass is shared: each request pays its share, so the batch together pays (about) the
+    # time the worker was busy, not batch_size times it.
+    duration_ms = billed_ms(record.model_ms / max(1, record.batch_size))
     return Charge(duration_ms, duration_ms * record.memory_mb, record.bytes_in, record.bytes_out)

@@ -26,6 +26,7 @@ class InvocationRecord:
     bytes_out: int
     memory_mb: int  # the variant's MemorySizeInMB: what a serverless bill is based on
     rss_mb: float = 0.0  # the worker's resident memory after answering; 0 when unknown
+    batch_size: int = 1  # requests that shared this request's forward pass (model_ms is the whole pass)
 
     @property
     def reached_model(self) -> bool:

@@ -19,6 +19,8 @@ class VariantDeployment:
     max_batch_size: int = 16
     max_batch_wait_ms: float = 0.0
     max_workers: int = 1
+    # Runtime threads per worker (0: the pool's default); with max_workers, how the cores are shared.
+    threads: int = 0
     # Distinguishes the blue and green copies of a variant while an UpdateEndpoint is in progress.
     generation: int = 0
 

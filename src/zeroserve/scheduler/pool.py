@@ -89,10 +89,9 @@ class VariantPool:
                     raise ModelNotReady(f"the model could not be loaded: {self.last_spawn_error}")
                 if autoscaler.should_scale_out(self.scaling, self.views(), self.starting, self.waiting):
                     self.pool.start_worker(self)
-                if self.workers:
-                    slot = min(self.workers.values(), key=lambda s: s.connection.inflight)
+                if (slot := self._pick()) is not None:
                     return slot, cold
-                cold = True
+                cold = cold or not self.workers
                 remaining = deadline_s - self.pool.clock()
                 if remaining <= 0:
                     raise ModelNotReady("the model is still loading; no worker became ready in time")
@@ -103,8 +102,19 @@ class VariantPool:
         finally:
             self.waiting -= 1
 
+    def _pick(self) -> WorkerSlot | None:
+        """The least loaded worker with room in its batch; a loaded one only when no other is coming (a
+        request sent to a busy worker waits behind its batch, one that waits here can take a new worker)."""
+        if not self.workers:
+            return None
+        slot = min(self.workers.values(), key=lambda s: s.connection.inflight)
+        has_room = slot.connection.inflight < self.deployment.max_batch_size
+        return slot if has_room or self.starting == 0 else None
+
     def release(self, slot: WorkerSlot) -> None:
         slot.last_used_s = self.pool.clock()
+        if self.waiting:
+            self._notify()  # a slot in a batch is free again
         if slot.connection.inflight == 0:
             self.pool.schedule_scale_in(slot.last_used_s + self.pool.idle_timeout_s)
 
@@ -191,7 +201,7 @@ class Pool:
             worker_id=f"w{next(_worker_ids)}",
             bundle_dir=d.bundle_dir,
             memory_mb=d.memory_mb,
-            threads=self.worker_threads,
+            threads=d.threads or self.worker_threads,
             max_batch_size=d.max_batch_size,
             max_batch_wait_ms=d.max_batch_wait_ms,
             env=d.env,

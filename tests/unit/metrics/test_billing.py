@@ -86,3 +86,9 @@ def test_charges_add_up_exactly() -> None:
 def test_prices_are_configurable() -> None:
     bill = Charge(billed_ms=1000, mb_ms=1000 * 1024, bytes_in=BYTES_PER_GB, bytes_out=0)  # 1 GB-s, 1 GB
     assert bill.cost_usd(Prices(gb_second_usd=0.5, gb_data_usd=2.0)) == pytest.approx(2.5)
+
+
+def test_a_batched_forward_pass_is_shared_by_its_requests() -> None:
+    # 4 requests answered by one 10 ms forward pass: each pays 2.5 ms rounded up to 3, not 10.
+    bill = charge(record(model_ms=10.0, batch_size=4, memory_mb=1024, bytes_in=0, bytes_out=0))
+    assert bill.billed_ms == 3

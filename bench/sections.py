@@ -1,0 +1,11 @@
+"""The benchmark sections, in report order. Each module has NAME, TITLE and `run(ctx) -> Section`."""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from bench import burst, coldstart, cost, length, runtimes, size, throughput, warm
+
+SECTIONS: dict[str, ModuleType] = {
+    module.NAME: module for module in (coldstart, warm, burst, length, size, runtimes, throughput, cost)
+}
