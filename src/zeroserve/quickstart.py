@@ -9,7 +9,6 @@ from typing import Any
 
 from rich.console import Console
 from rich.panel import Panel
-from rich.syntax import Syntax
 
 from zeroserve.errors import ValidationError
 from zeroserve.services import Services
@@ -81,10 +80,11 @@ async def deploy_default(services: Services, url: str, artifact: Path, console: 
         return
     curl, boto = _examples(url)
     console.print(Panel.fit(f"zeroserve is serving [bold]{ENDPOINT}[/] at {url}", style="green"))
+    # soft_wrap: examples are printed whole, never cropped or re-wrapped, so they can be copied as they are.
     console.print("[bold]curl[/]")
-    console.print(Syntax(curl, "bash", word_wrap=True))
+    console.print(curl, soft_wrap=True, markup=False, highlight=False)
     console.print("[bold]boto3[/]")
-    console.print(Syntax(boto, "python"))
+    console.print(boto, soft_wrap=True, markup=False, highlight=False)
     await _show_example_answer(url, console)
 
 
@@ -100,5 +100,7 @@ async def _show_example_answer(url: str, console: Console) -> None:
             started = time.perf_counter()
             answer = await client.post(f"{url}/endpoints/{ENDPOINT}/invocations", json=body)
             elapsed_ms = (time.perf_counter() - started) * 1000
-            console.print(f"[bold]{label}[/] ({elapsed_ms:.1f} ms): {json.dumps(body)} -> {answer.text}")
+            console.print(
+                f"[bold]{label}[/] ({elapsed_ms:.1f} ms): {json.dumps(body)} -> {answer.text}", soft_wrap=True
+            )
     console.print("Press Ctrl-C to stop.")

@@ -80,6 +80,7 @@ def serve(
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is the request log's job
     app = create_app(settings)
     sock = bind_socket(settings.host, settings.port)
     host, port = sock.getsockname()[:2]
