@@ -19,7 +19,7 @@ from typing import Any
 
 from zeroserve.metrics import billing
 from zeroserve.metrics.background import BatchWriter
-from zeroserve.metrics.events import InvocationRecord, WorkerEvent
+from zeroserve.metrics.events import InvocationRecord, NullObserver
 
 BUCKET_S = 60
 
@@ -106,7 +106,7 @@ class Usage:
         }
 
 
-class Meter:
+class Meter(NullObserver):  # only invocations matter here
     """An Observer: every invocation record becomes usage; worker and concurrency reports are not billed."""
 
     def __init__(self, db_path: Path | str, batch_window_s: float = 1.0) -> None:
@@ -118,12 +118,6 @@ class Meter:
 
     def invocation(self, record: InvocationRecord) -> None:
         self._writer.put(record)
-
-    def worker(self, event: WorkerEvent) -> None:
-        pass
-
-    def concurrency(self, endpoint: str, variant: str, inflight: int, max_concurrency: int) -> None:
-        pass
 
     # --- reading -------------------------------------------------------------------------------
 

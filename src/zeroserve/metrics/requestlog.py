@@ -20,7 +20,7 @@ from typing import Any
 from zeroserve.errors import ValidationError
 from zeroserve.metrics import billing
 from zeroserve.metrics.background import BatchWriter
-from zeroserve.metrics.events import InvocationRecord, WorkerEvent
+from zeroserve.metrics.events import InvocationRecord, NullObserver
 
 # SageMaker's endpoint name pattern: also what makes a name safe as a file name.
 _ENDPOINT_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
@@ -54,7 +54,7 @@ class LogPage:
     cursor: int  # byte offset to pass as `after` for what comes next
 
 
-class RequestLog:
+class RequestLog(NullObserver):  # only invocations matter here
     """An Observer writing invocation records; worker and concurrency reports are not logged here."""
 
     def __init__(
@@ -74,12 +74,6 @@ class RequestLog:
 
     def invocation(self, record: InvocationRecord) -> None:
         self._writer.put(record)
-
-    def worker(self, event: WorkerEvent) -> None:
-        pass
-
-    def concurrency(self, endpoint: str, variant: str, inflight: int, max_concurrency: int) -> None:
-        pass
 
     # --- reading (blocking: call off the event loop) -------------------------------------------
 

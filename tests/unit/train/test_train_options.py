@@ -36,3 +36,8 @@ def test_options_serialize_to_json_types() -> None:
     encoded = TrainOptions(output=Path("/tmp/x/model.tar.gz")).to_json()
     assert encoded["output"] == "/tmp/x/model.tar.gz"
     assert encoded["max_length"] == TrainOptions().max_length
+
+
+def test_string_paths_become_paths() -> None:
+    options = TrainOptions(output="out/model.tar.gz", base_model="base")  # type: ignore[arg-type]
+    assert (options.output, options.base_model) == (Path("out/model.tar.gz"), Path("base"))
