@@ -118,7 +118,7 @@ def pack_model(model_dir: Path, tarball: Path) -> Path:
     return tarball
 
 
-def deploy(
+def model_and_config(
     sm: Any,
     name: str,
     model_data_url: str,
@@ -127,10 +127,8 @@ def deploy(
     memory_mb: int = 2048,
     max_concurrency: int = 10,
     provisioned: int | None = None,
-    wait: bool = True,
-    timeout_s: float = 300.0,
-) -> dict[str, Any]:
-    """The SageMaker workflow with boto3: model, serverless config, endpoint; wait for a final status."""
+) -> str:
+    """CreateModel + a one-variant serverless CreateEndpointConfig, both called `name`; returns the name."""
     sm.create_model(
         ModelName=name,
         ExecutionRoleArn="arn:aws:iam::000000000000:role/test",
@@ -146,6 +144,31 @@ def deploy(
     sm.create_endpoint_config(
         EndpointConfigName=name,
         ProductionVariants=[{"VariantName": "AllTraffic", "ModelName": name, "ServerlessConfig": serverless}],
+    )
+    return name
+
+
+def deploy(
+    sm: Any,
+    name: str,
+    model_data_url: str,
+    *,
+    env: Mapping[str, str] | None = None,
+    memory_mb: int = 2048,
+    max_concurrency: int = 10,
+    provisioned: int | None = None,
+    wait: bool = True,
+    timeout_s: float = 300.0,
+) -> dict[str, Any]:
+    """The SageMaker workflow with boto3: model, serverless config, endpoint; wait for a final status."""
+    model_and_config(
+        sm,
+        name,
+        model_data_url,
+        env=env,
+        memory_mb=memory_mb,
+        max_concurrency=max_concurrency,
+        provisioned=provisioned,
     )
     sm.create_endpoint(EndpointName=name, EndpointConfigName=name)
     return wait_for_endpoint(sm, name, timeout_s) if wait else sm.describe_endpoint(EndpointName=name)

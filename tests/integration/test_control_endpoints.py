@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError, WaiterError
 
-from server import deploy, invoke_json, wait_for_endpoint
+from server import deploy, invoke_json, model_and_config, wait_for_endpoint
 from zeroserve.control.service_model import service_model
 from zeroserve.control.validation import problems_in
 
@@ -25,28 +25,11 @@ def error(caught: pytest.ExceptionInfo[ClientError]) -> tuple[str, str]:
     return caught.value.response["Error"]["Code"], caught.value.response["Error"]["Message"]
 
 
-def model_and_config(sm: Any, name: str, url: str) -> None:
-    sm.create_model(
-        ModelName=name,
-        PrimaryContainer={"ModelDataUrl": url, "Environment": {"HF_TASK": "text-classification"}},
-    )
-    sm.create_endpoint_config(
-        EndpointConfigName=name,
-        ProductionVariants=[
-            {
-                "VariantName": "AllTraffic",
-                "ModelName": name,
-                "ServerlessConfig": {"MemorySizeInMB": 1024, "MaxConcurrency": 3},
-            }
-        ],
-    )
-
-
 def test_endpoint_lifecycle_with_waiters(sm: Any, rt: Any, server: Any, tiny_tarball: Path) -> None:
     import httpx
 
     name = unique("Endpoint")
-    model_and_config(sm, name, str(tiny_tarball))
+    model_and_config(sm, name, str(tiny_tarball), memory_mb=1024, max_concurrency=3)
     created = sm.create_endpoint(EndpointName=name, EndpointConfigName=name)
     assert created["EndpointArn"] == ARN.format("endpoint", name.lower())
     assert sm.describe_endpoint(EndpointName=name)["EndpointStatus"] in ("Creating", "InService")
@@ -97,7 +80,7 @@ def test_an_endpoint_needs_an_existing_config(sm: Any) -> None:
 
 def test_an_endpoint_whose_model_was_deleted_cannot_be_created(sm: Any) -> None:
     name = unique("nomodel")
-    model_and_config(sm, name, "s3://models/m.tar.gz")
+    model_and_config(sm, name, "s3://models/m.tar.gz", memory_mb=1024, max_concurrency=3)
     sm.delete_model(ModelName=name)
     with pytest.raises(ClientError) as caught:
         sm.create_endpoint(EndpointName=name, EndpointConfigName=name)
@@ -118,7 +101,7 @@ def test_a_bad_artifact_fails_the_endpoint_which_can_then_be_deleted(sm: Any, tm
     corrupt = tmp_path / "model.tar.gz"
     corrupt.write_bytes(b"this is not a gzip file" * 100)
     name = unique("corrupt")
-    model_and_config(sm, name, str(corrupt))
+    model_and_config(sm, name, str(corrupt), memory_mb=1024, max_concurrency=3)
     sm.create_endpoint(EndpointName=name, EndpointConfigName=name)
     with pytest.raises(WaiterError, match="Waiter encountered a terminal failure state"):
         sm.get_waiter("endpoint_in_service").wait(EndpointName=name, WaiterConfig=FAST)

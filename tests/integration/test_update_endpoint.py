@@ -16,7 +16,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from models import make_tiny_bert
-from server import ServerProcess, deploy, pack_model, wait_for_endpoint
+from server import ServerProcess, deploy, model_and_config, pack_model, wait_for_endpoint
 
 A_LABELS = {"NEGATIVE", "POSITIVE"}
 B_LABELS = {"sad", "happy"}
@@ -32,24 +32,6 @@ def b_tarball(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return pack_model(
         make_tiny_bert(folder / "model", id2label={0: "sad", 1: "happy"}, seed=1), folder / "model.tar.gz"
     )
-
-
-def model_and_config(sm: Any, name: str, url: str, memory_mb: int = 1024, max_concurrency: int = 4) -> str:
-    sm.create_model(
-        ModelName=name,
-        PrimaryContainer={"ModelDataUrl": url, "Environment": {"HF_TASK": "text-classification"}},
-    )
-    sm.create_endpoint_config(
-        EndpointConfigName=name,
-        ProductionVariants=[
-            {
-                "VariantName": "AllTraffic",
-                "ModelName": name,
-                "ServerlessConfig": {"MemorySizeInMB": memory_mb, "MaxConcurrency": max_concurrency},
-            }
-        ],
-    )
-    return name
 
 
 @dataclass
@@ -123,7 +105,7 @@ def test_update_switches_to_the_new_model_with_zero_failed_requests(
         deploy(sm, name, str(tiny_tarball), memory_mb=2048, max_concurrency=10)["EndpointStatus"]
         == "InService"
     )
-    config_b = model_and_config(sm, unique("config-b"), str(b_tarball))
+    config_b = model_and_config(sm, unique("config-b"), str(b_tarball), memory_mb=1024, max_concurrency=4)
 
     with ClientLoop(server, name) as loop:
         loop.wait_for_answers(20)
@@ -169,7 +151,7 @@ def test_a_failed_update_rolls_back_while_the_old_model_keeps_answering(
     assert deploy(sm, name, str(tiny_tarball))["EndpointStatus"] == "InService"
     corrupt = tmp_path / "model.tar.gz"
     corrupt.write_bytes(b"\x1f\x8b not really gzip" * 64)
-    config_bad = model_and_config(sm, unique("config-bad"), str(corrupt))
+    config_bad = model_and_config(sm, unique("config-bad"), str(corrupt), memory_mb=1024, max_concurrency=4)
 
     with ClientLoop(server, name) as loop:
         loop.wait_for_answers(10)
@@ -185,7 +167,7 @@ def test_a_failed_update_rolls_back_while_the_old_model_keeps_answering(
     assert "PendingDeploymentSummary" not in final
 
     # A later update that works clears the reason.
-    config_b = model_and_config(sm, unique("config-b"), str(b_tarball))
+    config_b = model_and_config(sm, unique("config-b"), str(b_tarball), memory_mb=1024, max_concurrency=4)
     sm.update_endpoint(EndpointName=name, EndpointConfigName=config_b)
     recovered = wait_for_endpoint(sm, name)
     assert recovered["EndpointStatus"] == "InService"
