@@ -10,6 +10,7 @@ rebuildable artifacts. `service_model()` still gives the full botocore model (te
 from __future__ import annotations
 
 import functools
+import hashlib
 import importlib.metadata
 import json
 import logging
@@ -29,11 +30,13 @@ ACTIONS = (
     "CreateModel", "DescribeModel", "ListModels", "DeleteModel",
     "CreateEndpointConfig", "DescribeEndpointConfig", "ListEndpointConfigs", "DeleteEndpointConfig",
     "CreateEndpoint", "DescribeEndpoint", "ListEndpoints", "UpdateEndpoint", "DeleteEndpoint",
+    "CreateTrainingJob", "DescribeTrainingJob", "ListTrainingJobs", "StopTrainingJob",
 )  # fmt: skip
 _LIST_MEMBERS = {
     "ListModels": "Models",
     "ListEndpointConfigs": "EndpointConfigs",
     "ListEndpoints": "Endpoints",
+    "ListTrainingJobs": "TrainingJobSummaries",
 }
 
 
@@ -100,7 +103,9 @@ def summary_members(action: str, list_member: str) -> tuple[str, ...]:
 @functools.cache
 def _extract() -> dict[str, Any]:
     version = importlib.metadata.version("botocore")
-    path = default_cache_dir() / f"sagemaker-shapes-{version}.json"
+    # Keyed by what is extracted too: a build that serves more actions must not read an older extract.
+    scope = hashlib.sha256(json.dumps([ACTIONS, _LIST_MEMBERS]).encode()).hexdigest()[:12]
+    path = default_cache_dir() / f"sagemaker-shapes-{version}-{scope}.json"
     try:
         return dict(json.loads(path.read_text()))
     except (OSError, ValueError):

@@ -7,7 +7,7 @@ import sqlite3
 import threading
 from pathlib import Path
 
-KINDS = ("model", "endpoint_config", "endpoint")
+KINDS = ("model", "endpoint_config", "endpoint", "training_job")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS {kind} (

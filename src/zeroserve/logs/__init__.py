@@ -1,0 +1,1 @@
+"""CloudWatch-Logs-shaped log groups and streams: training job output and endpoint logs."""
