@@ -55,6 +55,12 @@ class Settings:
     # What the cost meter charges (USD): SageMaker Serverless Inference list prices by default.
     price_gb_second_usd: float = 0.0000200
     price_gb_data_usd: float = 0.016
+    # Training jobs running at once; more wait in Starting. One per 8 cores: a job uses every core it gets.
+    max_training_jobs: int = field(default_factory=lambda: max(1, (os.cpu_count() or 1) // 8))
+    # A training process's data-segment limit (RLIMIT_DATA), MB; 0: none. Default: 60% of RAM.
+    training_memory_mb: int = field(default_factory=lambda: int(_total_memory_mb() * 0.6))
+    # After StopTrainingJob (or MaxRuntimeInSeconds), SIGTERM, then SIGKILL after this long.
+    training_stop_grace_s: float = 10.0
 
     @property
     def db_path(self) -> Path:

@@ -89,3 +89,10 @@ class InternalFailure(ZeroserveError):
 
 class ServiceUnavailable(ZeroserveError):
     """The server is shutting down."""
+
+
+# --- training jobs -----------------------------------------------------------------------------
+
+
+class TrainingJobFailed(ZeroserveError):
+    """A training job could not run or finish; `message` becomes its FailureReason (never an HTTP answer)."""

@@ -13,9 +13,10 @@ from zeroserve.metrics.events import FanOut, Observer
 from zeroserve.metrics.telemetry import Telemetry
 from zeroserve.scheduler.pool import Pool
 from zeroserve.scheduler.router import Router
-from zeroserve.store.artifacts import ArtifactCache
+from zeroserve.store.artifacts import ArtifactCache, default_s3_client
 from zeroserve.store.db import Database
 from zeroserve.store.repository import Repository
+from zeroserve.training.jobs import TrainingJobs
 from zeroserve.workers.hub import WorkerHub
 
 
@@ -29,6 +30,7 @@ class Services:
     router: Router
     lifecycle: EndpointLifecycle
     control: ControlPlane
+    training: TrainingJobs
     observer: FanOut
     telemetry: Telemetry
     extras: dict[str, object] = field(default_factory=dict)
@@ -64,15 +66,31 @@ class Services:
         artifacts.sweep_stale()
         bundles = BundleBuilder(settings.artifacts_dir / "bundles")
         lifecycle = EndpointLifecycle(repo, artifacts, bundles, router, settings)
-        control = ControlPlane(repo, lifecycle, region=settings.region, account_id=settings.account_id)
-        services = cls(settings, db, repo, hub, pool, router, lifecycle, control, observer, telemetry)
+        training = TrainingJobs(repo, _DiscardLogs(), settings, s3_client=default_s3_client)
+        control = ControlPlane(
+            repo,
+            lifecycle,
+            region=settings.region,
+            account_id=settings.account_id,
+            extra_actions=training.actions,
+        )
+        services = cls(
+            settings, db, repo, hub, pool, router, lifecycle, control, training, observer, telemetry
+        )
         lifecycle.restore()
+        training.restore()
         return services
 
     async def stop(self) -> None:
+        await self.training.close()
         for endpoint in list(self.lifecycle.tasks):
             self.lifecycle.cancel(endpoint)
         await self.router.close()
         await self.hub.close()
         self.telemetry.close()
         self.db.close()
+
+
+class _DiscardLogs:
+    def put(self, group: str, stream: str, events: object) -> None:
+        pass

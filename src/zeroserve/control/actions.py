@@ -9,7 +9,7 @@ uses is allowed, because the endpoint keeps the snapshot it was deployed from.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from zeroserve.control import listing
@@ -61,6 +61,7 @@ class ControlPlane:
         region: str,
         account_id: str,
         clock: Callable[[], float] = time.time,
+        extra_actions: Mapping[str, Callable[[Params], Document]] | None = None,
     ) -> None:
         self.repo = repo
         self.lifecycle = lifecycle
@@ -83,6 +84,7 @@ class ControlPlane:
             "ListEndpoints": lambda p: self._list("endpoint", "ListEndpoints", "Endpoints", p),
             "UpdateEndpoint": self.update_endpoint,
             "DeleteEndpoint": self.delete_endpoint,
+            **(extra_actions or {}),  # training jobs (zeroserve.training.jobs)
         }
 
     def handle(self, action: str, params: Params) -> Document:

@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
-_RESOURCE = {"model": "model", "endpoint_config": "endpoint-config", "endpoint": "endpoint"}
-NOUN = {"model": "model", "endpoint_config": "endpoint configuration", "endpoint": "endpoint"}
+_RESOURCE = {
+    "model": "model",
+    "endpoint_config": "endpoint-config",
+    "endpoint": "endpoint",
+    "training_job": "training-job",
+}
+NOUN = {
+    "model": "model",
+    "endpoint_config": "endpoint configuration",
+    "endpoint": "endpoint",
+    "training_job": "training job",
+}
 
 
 def arn(kind: str, name: str, *, region: str, account_id: str) -> str:

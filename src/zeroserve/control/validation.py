@@ -18,8 +18,9 @@ from zeroserve.errors import ValidationError
 _MAX_REPORTED = 5
 _MAX_SHOWN_CHARS = 200
 # Members whose botocore pattern we deliberately widen. ModelDataUrl: SageMaker accepts only s3:// and
-# https://; zeroserve also serves local artifacts (file:// URLs and plain paths).
-_UNPATTERNED_MEMBERS = frozenset({"modelDataUrl"})
+# https://; zeroserve also serves local artifacts (file:// URLs and plain paths). Training channels and
+# outputs may likewise be file:// URLs (checked in zeroserve.training.spec).
+_UNPATTERNED_MEMBERS = frozenset({"modelDataUrl", "s3Uri", "s3OutputPath"})
 
 Problems = list[str]
 

@@ -1,0 +1,442 @@
+"""Training jobs: CreateTrainingJob / DescribeTrainingJob / ListTrainingJobs / StopTrainingJob, and the task
+that takes each job from Starting to a final status.
+
+One owner: a job's document is written only here, by its run on the event loop (StopTrainingJob asks the run
+to stop, and the run records Stopping itself), so two writers never race. Every run ends in Completed, Failed
+or Stopped whatever it raises: the task boundary catches everything, logs the traceback and records why.
+At most `max_training_jobs` run at once; the rest wait in Starting. After a restart, jobs that were running
+are Failed (Stopping ones Stopped) and whatever is left of their processes is killed; queued ones start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from zeroserve.config import Settings
+from zeroserve.control import listing
+from zeroserve.control.arns import arn
+from zeroserve.control.service_model import summary_members
+from zeroserve.errors import ResourceInUse, TrainingJobFailed, ValidationError
+from zeroserve.logs.sink import TRAINING_JOBS_GROUP, LogEvent, LogSink
+from zeroserve.store.repository import AlreadyExists, Document, Repository
+from zeroserve.training import spec as specs
+from zeroserve.training import status, transfer
+from zeroserve.training.metrics import MetricScanner, compile_definitions
+from zeroserve.training.process import JobProcess, Outcome, kill_leftover_job
+from zeroserve.training.spec import JobSpec, MetricDefinition
+from zeroserve.training.workspace import Resources, Workspace, entry_command, training_environment
+
+log = logging.getLogger("zeroserve.training")
+Params = dict[str, Any]
+
+_ECHOED_MEMBERS = (
+    "HyperParameters",
+    "AlgorithmSpecification",
+    "RoleArn",
+    "InputDataConfig",
+    "OutputDataConfig",
+    "ResourceConfig",
+    "VpcConfig",
+    "StoppingCondition",
+    "EnableNetworkIsolation",
+    "EnableInterContainerTrafficEncryption",
+    "EnableManagedSpotTraining",
+    "CheckpointConfig",
+    "DebugHookConfig",
+    "ExperimentConfig",
+    "DebugRuleConfigurations",
+    "TensorBoardOutputConfig",
+    "ProfilerConfig",
+    "ProfilerRuleConfigurations",
+    "Environment",
+    "RetryStrategy",
+    "RemoteDebugConfig",
+    "InfraCheckConfig",
+)
+_ERROR_TAIL_LINES = 20
+_LOG_FLUSH_S = 0.1
+#: What the built-in trainer prints (see builtin.py); used when its job defines no MetricDefinitions.
+BUILTIN_METRICS = (
+    MetricDefinition("train:loss", r"train_loss=([0-9.eE+-]+)"),
+    MetricDefinition("validation:accuracy", r"heldout_imdb_accuracy=([0-9.eE+-]+)"),
+    MetricDefinition("test:accuracy", r"rotten_tomatoes_accuracy=([0-9.eE+-]+)"),
+)
+
+
+def public(doc: Document) -> Document:
+    return {k: v for k, v in doc.items() if not k.startswith("_")}
+
+
+@dataclass
+class _Run:
+    spec: JobSpec
+    doc: Document
+    task: asyncio.Task[None] | None = None
+    process: JobProcess | None = None
+    stop_requested: bool = False
+    error_tail: collections.deque[str] = field(
+        default_factory=lambda: collections.deque(maxlen=_ERROR_TAIL_LINES)
+    )
+
+
+class TrainingJobs:
+    def __init__(
+        self,
+        repo: Repository,
+        logs: LogSink,
+        settings: Settings,
+        *,
+        s3_client: Callable[[], Any],
+        clock: Callable[[], float] = time.time,
+        resources: Resources | None = None,
+    ) -> None:
+        self.repo = repo
+        self.logs = logs
+        self.settings = settings
+        self.clock = clock
+        self.resources = resources or Resources.of_this_machine()
+        self._make_s3 = s3_client
+        self._s3: Any = None
+        self._s3_lock = threading.Lock()
+        self._runs: dict[str, _Run] = {}
+        self._slots = asyncio.Semaphore(max(1, settings.max_training_jobs))
+        self.actions: dict[str, Callable[[Params], Document]] = {
+            "CreateTrainingJob": self.create,
+            "DescribeTrainingJob": self.describe,
+            "ListTrainingJobs": self.list,
+            "StopTrainingJob": self.stop,
+        }
+
+    @property
+    def root(self) -> Path:
+        return self.settings.data_dir / "training"
+
+    def _arn(self, name: str) -> str:
+        return arn("training_job", name, region=self.settings.region, account_id=self.settings.account_id)
+
+    # --- actions -------------------------------------------------------------------------------------
+
+    def create(self, params: Params) -> Document:
+        spec = specs.parse(params)
+        compile_definitions(spec.metric_definitions)  # a bad regex is the caller's error, before anything
+        now = self.clock()
+        base: Document = {
+            "TrainingJobName": spec.name,
+            "TrainingJobArn": self._arn(spec.name),
+            **{m: params[m] for m in _ECHOED_MEMBERS if m in params},
+        }
+        base.setdefault("StoppingCondition", {"MaxRuntimeInSeconds": spec.max_runtime_s})
+        doc = status.new_document(base, now)
+        doc["_zeroserve"] = {"log_stream": f"{spec.name}/algo-1-{int(now)}"}
+        try:
+            self.repo.insert("training_job", spec.name, doc, created_at=now, status="InProgress")
+        except AlreadyExists:
+            raise ResourceInUse(
+                "Training job names must be unique within an AWS account and region, and a training job "
+                f"with this name already exists ({doc['TrainingJobArn']})"
+            ) from None
+        self._start(_Run(spec, doc))
+        return {"TrainingJobArn": doc["TrainingJobArn"]}
+
+    def describe(self, params: Params) -> Document:
+        row = self.repo.get("training_job", params["TrainingJobName"])
+        if row is None:
+            raise ValidationError("Requested resource not found.")
+        return public(row.doc)
+
+    def list(self, params: Params) -> Document:
+        page, token = listing.select(self.repo.all("training_job"), params)
+        members = summary_members("ListTrainingJobs", "TrainingJobSummaries")
+        result: Document = {
+            "TrainingJobSummaries": [{m: r.doc[m] for m in members if m in r.doc} for r in page]
+        }
+        if token:
+            result["NextToken"] = token
+        return result
+
+    def stop(self, params: Params) -> Document:
+        name = params["TrainingJobName"]
+        row = self.repo.get("training_job", name)
+        if row is None:
+            raise ValidationError("Requested resource not found.")
+        run = self._runs.get(name)
+        if row.status in status.FINAL_STATUSES or run is None:
+            raise ValidationError(
+                f"The request was rejected because the training job is in status {row.status}."
+            )
+        if not run.stop_requested:
+            run.stop_requested = True
+            self._write(run, status.advance(run.doc, "Stopping", self.clock()))
+            if run.process is not None:
+                run.process.stop()
+        return {}
+
+    # --- lifecycle ------------------------------------------------------------------------------------
+
+    def restore(self) -> None:
+        """After a restart: no job stays InProgress with nothing behind it."""
+        for row in self.repo.all("training_job"):
+            if row.status not in ("InProgress", "Stopping"):
+                continue
+            doc = row.doc
+            internal = doc.get("_zeroserve", {})
+            if pgid := internal.get("pgid"):
+                killed = kill_leftover_job(int(pgid), f"TRAINING_JOB_ARN={doc['TrainingJobArn']}")
+                if killed:
+                    log.warning("killed %d leftover process(es) of training job %s", killed, row.name)
+            now = self.clock()
+            if row.status == "Stopping":
+                self._save(row.name, status.finish(doc, "Stopped", now))
+            elif doc.get("SecondaryStatus") == "Starting" and "pgid" not in internal:
+                self._start(_Run(specs.parse({**doc, "TrainingJobName": row.name}), doc))  # never ran
+            else:
+                self._save(
+                    row.name,
+                    status.finish(
+                        doc,
+                        "Failed",
+                        now,
+                        failure_reason=(
+                            "InternalServerError: the zeroserve server stopped while this job ran; its "
+                            "processes were ended. Create the job again under a new name."
+                        ),
+                    ),
+                )
+            shutil.rmtree(self.root / row.name, ignore_errors=True)
+
+    async def close(self) -> None:
+        """Server shutdown: end every run (each records Failed with the reason)."""
+        tasks = [run.task for run in self._runs.values() if run.task is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def wait(self, name: str) -> None:
+        run = self._runs.get(name)
+        if run is not None and run.task is not None:
+            await asyncio.wait({run.task})
+
+    def _start(self, run: _Run) -> None:
+        self._runs[run.spec.name] = run
+        run.task = asyncio.get_running_loop().create_task(
+            self._guarded(run), name=f"training:{run.spec.name}"
+        )
+
+    # --- the run ---------------------------------------------------------------------------------------
+
+    async def _guarded(self, run: _Run) -> None:
+        name = run.spec.name
+        try:
+            async with self._slots:
+                if run.stop_requested:
+                    self._write(run, status.finish(run.doc, "Stopped", self.clock()))
+                    return
+                await self._execute(run)
+        except asyncio.CancelledError:
+            self._write(
+                run,
+                status.finish(
+                    run.doc,
+                    "Failed",
+                    self.clock(),
+                    failure_reason=(
+                        "InternalServerError: the zeroserve server shut down while this job ran."
+                    ),
+                ),
+            )
+            raise
+        except TrainingJobFailed as exc:
+            log.info("training job %s failed: %s", name, exc.message)
+            self._write(run, status.finish(run.doc, "Failed", self.clock(), failure_reason=exc.message))
+        except Exception as exc:
+            log.exception("training job %s failed unexpectedly", name)
+            reason = f"InternalServerError: {type(exc).__name__}: {exc}"
+            self._write(run, status.finish(run.doc, "Failed", self.clock(), failure_reason=reason))
+        finally:
+            self._runs.pop(name, None)
+            shutil.rmtree(self.root / name, ignore_errors=True)
+
+    async def _execute(self, run: _Run) -> None:
+        spec = run.spec
+        workspace = Workspace(self.root / spec.name)
+        self._write(run, status.advance(run.doc, "Downloading", self.clock()))
+        await asyncio.to_thread(self._prepare, spec, workspace)
+        if run.stop_requested:
+            self._write(run, status.finish(run.doc, "Stopped", self.clock()))
+            return
+        self._write(run, status.advance(run.doc, "Training", self.clock()))
+        outcome = await self._train(run, workspace)
+        await self._conclude(run, workspace, outcome)
+
+    def _prepare(self, spec: JobSpec, workspace: Workspace) -> None:
+        """Blocking: the job folder, its inputs and its code."""
+        shutil.rmtree(workspace.root, ignore_errors=True)
+        workspace.create()
+        workspace.write_config(spec)
+        for channel in spec.channels:
+            transfer.download_channel(channel, workspace.channel_dir(channel.name), self._s3_client)
+        if source := spec.submit_directory:
+            transfer.fetch_source(source, workspace.code_dir, self._s3_client)
+        if spec.program and not spec.builtin and not spec.container_entrypoint:
+            entry = workspace.code_dir / spec.program
+            if not entry.resolve().is_relative_to(workspace.code_dir.resolve()) or not entry.is_file():
+                where = source or "the job's code folder"
+                raise TrainingJobFailed(
+                    f"ClientError: the entry point {spec.program!r} is not in the source directory {where}."
+                )
+        requirements = workspace.code_dir / "requirements.txt"
+        if requirements.is_file():
+            from zeroserve.runtimes.requirements import missing_requirements
+
+            if missing := missing_requirements(requirements):
+                raise TrainingJobFailed(
+                    "ClientError: requirements.txt cannot be installed offline and is not satisfied by the "
+                    f"installed packages: missing {', '.join(missing)}"
+                )
+
+    @property
+    def _s3_client(self) -> Any:
+        with self._s3_lock:  # making a boto3 client is not thread-safe; using one is
+            if self._s3 is None:
+                self._s3 = self._make_s3()
+            return self._s3
+
+    async def _train(self, run: _Run, workspace: Workspace) -> Outcome:
+        spec = run.spec
+        stream = run.doc["_zeroserve"]["log_stream"]
+        scanner = MetricScanner(spec.metric_definitions or (BUILTIN_METRICS if spec.builtin else ()))
+        pending: list[LogEvent] = []
+        loop = asyncio.get_running_loop()
+        flush_handle: list[asyncio.TimerHandle] = []
+
+        def flush() -> None:
+            flush_handle.clear()
+            if pending:
+                batch = pending.copy()
+                pending.clear()
+                try:
+                    self.logs.put(TRAINING_JOBS_GROUP, stream, batch)
+                except Exception:  # the job goes on without its log rather than failing for it
+                    log.exception("could not write training log of %s", spec.name)
+
+        def on_line(source: str, line: str) -> None:
+            now = self.clock()
+            pending.append((int(now * 1000), line))
+            scanner.scan(line, now)
+            if source == "stderr" and line.strip():
+                run.error_tail.append(line.strip())
+            if not flush_handle:
+                flush_handle.append(loop.call_later(_LOG_FLUSH_S, flush))
+
+        environment = training_environment(
+            spec, workspace, self.resources, job_arn=run.doc["TrainingJobArn"], region=self.settings.region
+        )
+        run.process = JobProcess(
+            entry_command(spec, workspace),
+            cwd=workspace.code_dir,
+            env=_child_environment(environment, workspace.code_dir),
+            on_line=on_line,
+            memory_limit_mb=self.settings.training_memory_mb,
+            stop_grace_s=self.settings.training_stop_grace_s,
+        )
+        elapsed = self.clock() - run.doc.get("TrainingStartTime", self.clock())
+        try:
+            try:
+                pgid = await run.process.start()
+            except OSError as err:
+                raise TrainingJobFailed(
+                    f"ClientError: could not start {run.process.command[0]}: {err}"
+                ) from None
+            run.doc["_zeroserve"] = {**run.doc["_zeroserve"], "pgid": pgid}
+            self._write(run, run.doc)
+            if run.stop_requested:
+                run.process.stop()
+            outcome = await run.process.wait(max(0.1, spec.max_runtime_s - elapsed))
+        finally:
+            for handle in flush_handle:
+                handle.cancel()
+            flush()
+        run.doc = {**run.doc, "FinalMetricDataList": scanner.final()}
+        return outcome
+
+    async def _conclude(self, run: _Run, workspace: Workspace, outcome: Outcome) -> None:
+        spec = run.spec
+        stopped = run.stop_requested or outcome.stop_requested
+        if outcome.returncode != 0 and not (stopped or outcome.timed_out):
+            raise TrainingJobFailed(self._failure_reason(run, workspace, outcome))
+        if outcome.timed_out or stopped:
+            # SageMaker keeps what the script saved before it was stopped.
+            if any(workspace.model_dir.iterdir()):
+                run.doc["ModelArtifacts"] = {"S3ModelArtifacts": await self._upload(spec, workspace)}
+            secondary = "MaxRuntimeExceeded" if outcome.timed_out else "Stopped"
+            self._write(run, status.finish(run.doc, "Stopped", self.clock(), secondary=secondary))
+            return
+        self._write(run, status.advance(run.doc, "Uploading", self.clock()))
+        run.doc["ModelArtifacts"] = {"S3ModelArtifacts": await self._upload(spec, workspace)}
+        self._write(run, status.finish(run.doc, "Completed", self.clock()))
+
+    async def _upload(self, spec: JobSpec, workspace: Workspace) -> str:
+        return await asyncio.to_thread(
+            transfer.upload_outputs,
+            workspace.model_dir,
+            workspace.output_data_dir,
+            spec.output_path,
+            spec.name,
+            self._s3_client,
+        )
+
+    @staticmethod
+    def _failure_reason(run: _Run, workspace: Workspace, outcome: Outcome) -> str:
+        try:
+            written = workspace.failure_file.read_text(errors="replace").strip()
+        except OSError:
+            written = ""
+        if written:
+            return f"AlgorithmError: {written}"
+        if outcome.signal_name is not None:
+            cause = f"killed by {outcome.signal_name}"
+            if outcome.signal_name == "SIGKILL":
+                cause += " (out of memory, or killed from outside)"
+            return f"AlgorithmError: the training process was {cause}. {_last_error(run)}".strip()
+        return (
+            f"AlgorithmError: ExecuteUserScriptError: ExitCode {outcome.returncode} "
+            f'ErrorMessage "{_last_error(run)}"'
+        )
+
+    # --- persistence --------------------------------------------------------------------------------------
+
+    def _write(self, run: _Run, doc: Document) -> None:
+        run.doc = doc
+        self._save(run.spec.name, doc)
+
+    def _save(self, name: str, doc: Document) -> None:
+        self.repo.update(
+            "training_job", name, doc, modified_at=doc["LastModifiedTime"], status=doc["TrainingJobStatus"]
+        )
+
+
+def _last_error(run: _Run) -> str:
+    """The last line that looks like an error (a traceback's last line), else the last line on stderr."""
+    lines = list(run.error_tail)
+    for line in reversed(lines):
+        if "Error" in line or "Exception" in line or line.lower().startswith("error"):
+            return line[:500]
+    return lines[-1][:500] if lines else "the script printed nothing on stderr"
+
+
+def _child_environment(job_environment: dict[str, str], code_dir: Path) -> dict[str, str]:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ZEROSERVE_")}
+    env.update(job_environment)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(code_dir), os.environ.get("PYTHONPATH", "")]))
+    return env
