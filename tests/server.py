@@ -186,3 +186,14 @@ def wait_for_endpoint(sm: Any, name: str, timeout_s: float = 300.0) -> dict[str,
 def invoke_json(rt: Any, name: str, payload: Any) -> Any:
     answer = rt.invoke_endpoint(EndpointName=name, ContentType="application/json", Body=json.dumps(payload))
     return json.loads(answer["Body"].read())
+
+
+def wait_for_training_job(sm: Any, name: str, timeout_s: float = 120.0) -> dict[str, Any]:
+    """DescribeTrainingJob until the job is Completed, Failed or Stopped (or the time is up)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        described: dict[str, Any] = sm.describe_training_job(TrainingJobName=name)
+        final = described["TrainingJobStatus"] in ("Completed", "Failed", "Stopped")
+        if final or time.monotonic() > deadline:
+            return described
+        time.sleep(0.05)
