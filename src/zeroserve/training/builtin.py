@@ -2,7 +2,7 @@
 
 Run by the job as `python -m zeroserve.training.builtin --key value ...` with the job's hyperparameters,
 which are `zeroserve train`'s options (`max_examples`, `max_length`, `epochs`, `batch_size`, `learning_rate`,
-`seed`, `full`; dashes or underscores). Writes the model's files into SM_MODEL_DIR (the job packs them into
+`seed`, `eval_imdb_limit`, `eval_rt_limit`, `full`; dashes or underscores). Writes the model's files into SM_MODEL_DIR (the job packs them into
 model.tar.gz) and metrics.json into SM_OUTPUT_DATA_DIR, and prints `name=value` lines for MetricDefinitions.
 """
 
@@ -23,6 +23,8 @@ _OPTIONS = {
     "batch_size": int,
     "learning_rate": float,
     "seed": int,
+    "eval_imdb_limit": int,
+    "eval_rt_limit": int,
 }
 
 
