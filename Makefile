@@ -24,7 +24,7 @@ run: install
 	HF_HUB_OFFLINE=1 $(BIN)/zeroserve up
 
 lint: install
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests bench examples
 	$(BIN)/mypy
 
 test: install lint

@@ -40,7 +40,7 @@ def write_reviews(reviews: list[data.Review], path: Path) -> Path:
 
 
 def upload_reviews(sess: sagemaker.Session, train_examples: int, test_examples: int) -> tuple[str, str]:
-    """The packaged IMDB reviews as train/test CSV channels in the default bucket (held-out reviews to test)."""
+    """The packaged IMDB reviews as train/test CSV channels in the default bucket (test: held-out ones)."""
     with tempfile.TemporaryDirectory() as scratch:
         train_csv = write_reviews(
             data.train_sample(train_examples, seed=0), Path(scratch, "train", "train.csv")
@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"prediction: {answer}")
     predictor.delete_endpoint()
     model.delete_model()
-    # -----------------------------------------------------------------------------------------------------------
+    # ----------------------------------------------------------------------------------------------------------
 
     job = sess.describe_training_job(est.latest_training_job.name)
     metrics = {m["MetricName"]: m["Value"] for m in job.get("FinalMetricDataList", [])}

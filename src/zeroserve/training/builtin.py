@@ -1,9 +1,10 @@
 """The built-in trainer: `zeroserve train` as a training job (TrainingImage `zeroserve/sentiment-trainer`).
 
 Run by the job as `python -m zeroserve.training.builtin --key value ...` with the job's hyperparameters,
-which are `zeroserve train`'s options (`max_examples`, `max_length`, `epochs`, `batch_size`, `learning_rate`,
-`seed`, `eval_imdb_limit`, `eval_rt_limit`, `full`; dashes or underscores). Writes the model's files into SM_MODEL_DIR (the job packs them into
-model.tar.gz) and metrics.json into SM_OUTPUT_DATA_DIR, and prints `name=value` lines for MetricDefinitions.
+which are `zeroserve train`'s options: `max_examples`, `max_length`, `epochs`, `batch_size`,
+`learning_rate`, `seed`, `eval_imdb_limit`, `eval_rt_limit`, `full` (dashes or underscores). Writes the
+model's files into SM_MODEL_DIR (the job packs them into model.tar.gz) and metrics.json into
+SM_OUTPUT_DATA_DIR, and prints `name=value` lines for MetricDefinitions.
 """
 
 from __future__ import annotations

@@ -135,7 +135,8 @@ class TrainingJobs:
             **{m: params[m] for m in _ECHOED_MEMBERS if m in params},
         }
         base.setdefault("StoppingCondition", {"MaxRuntimeInSeconds": spec.max_runtime_s})
-        base.setdefault("ResourceConfig", {"InstanceType": spec.instance_type, "InstanceCount": 1, "VolumeSizeInGB": 30})
+        default_resources = {"InstanceType": spec.instance_type, "InstanceCount": 1, "VolumeSizeInGB": 30}
+        base.setdefault("ResourceConfig", default_resources)
         doc = status.new_document(base, now)
         doc["_zeroserve"] = {"log_stream": f"{spec.name}/algo-1-{int(now)}"}
         try:
