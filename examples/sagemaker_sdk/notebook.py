@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"default bucket: {sess.default_bucket()}")
     train_uri, test_uri = upload_reviews(sess, args.train_examples, args.test_examples)
 
-    # --- the notebook --------------------------------------------------------------------------------------
+    # --- the notebook --------------------------------------------------------------------------------
     est = HuggingFace(
         entry_point="train.py",
         source_dir=str(HERE / "scripts"),
@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"prediction: {answer}")
     predictor.delete_endpoint()
     model.delete_model()
-    # ----------------------------------------------------------------------------------------------------------
+    # --- end of the notebook -----------------------------------------------------------------------
 
     job = sess.describe_training_job(est.latest_training_job.name)
     metrics = {m["MetricName"]: m["Value"] for m in job.get("FinalMetricDataList", [])}
