@@ -30,6 +30,10 @@ ACTIONS = (
     "ListEndpoints",
     "UpdateEndpoint",
     "DeleteEndpoint",
+    "CreateTrainingJob",
+    "DescribeTrainingJob",
+    "ListTrainingJobs",
+    "StopTrainingJob",
 )
 # A value of the wrong type for each kind of member.
 WRONG_TYPE = {
