@@ -219,13 +219,14 @@ class LogStore:
     ) -> list[StreamInfo]:
         """Streams of a group by name, or by last event time (then name); `after` is the sort key of the
         last stream of the previous page."""
-        key = "COALESCE(last_event_ms, 0), name" if by_last_event else "0, name"
+        columns = ["COALESCE(last_event_ms, 0)", "name"] if by_last_event else ["name"]
         where = ["group_id = ?", "substr(name, 1, ?) = ?"]
         args: list[object] = [group_id, len(prefix), prefix]
         if after is not None:
-            where.append(f"({key}) {'<' if descending else '>'} (?, ?)")
-            args.extend(after)
-        order = ", ".join(f"{column} {'DESC' if descending else 'ASC'}" for column in key.split(", "))
+            marks = ", ".join("?" * len(columns))
+            where.append(f"({', '.join(columns)}) {'<' if descending else '>'} ({marks})")
+            args.extend(after[-len(columns) :])
+        order = ", ".join(f"{column} {'DESC' if descending else 'ASC'}" for column in columns)
         rows = self._query(
             "SELECT id, name, created_ms, first_event_ms, last_event_ms, last_ingestion_ms, stored_bytes "
             f"FROM log_stream WHERE {' AND '.join(where)} ORDER BY {order} LIMIT ?",
