@@ -20,9 +20,9 @@ import httpx
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from test_awscli import AWS, aws
 
 from server import CREDENTIALS, ServerProcess, deploy, invoke_json
-from test_awscli import AWS, aws
 from zeroserve.logs.sink import TRAINING_JOBS_GROUP, endpoint_group
 from zeroserve.logs.store import LOGS_DB_NAME, LogStore
 
@@ -117,7 +117,7 @@ def test_get_log_events_pages_forward_and_backward_until_the_token_repeats(logs:
 
 def test_filter_log_events_with_the_paginator(logs: Any) -> None:
     pages = logs.get_paginator("filter_log_events").paginate(
-        logGroupName=TRAINING_JOBS_GROUP, filterPattern="loss -\"step 1 \"", PaginationConfig={"PageSize": 4}
+        logGroupName=TRAINING_JOBS_GROUP, filterPattern='loss -"step 1 "', PaginationConfig={"PageSize": 4}
     )
     found = [(e["logStreamName"], e["message"]) for page in pages for e in page["events"]]
     assert [message for _, message in found] == [m for _, m in JOB_LINES if not m.startswith("step 1 ")]
@@ -130,12 +130,18 @@ def test_missing_group_and_stream_answer_resource_not_found(logs: Any) -> None:
     with pytest.raises(ClientError) as caught:
         logs.describe_log_streams(logGroupName="/aws/sagemaker/Endpoints/never")
     error = caught.value.response["Error"]
-    assert (error["Code"], error["Message"]) == ("ResourceNotFoundException", "The specified log group does not exist.")
+    assert (error["Code"], error["Message"]) == (
+        "ResourceNotFoundException",
+        "The specified log group does not exist.",
+    )
     assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
     with pytest.raises(ClientError) as caught:
         logs.get_log_events(logGroupName=TRAINING_JOBS_GROUP, logStreamName="never/algo-1-1")
     error = caught.value.response["Error"]
-    assert (error["Code"], error["Message"]) == ("ResourceNotFoundException", "The specified log stream does not exist.")
+    assert (error["Code"], error["Message"]) == (
+        "ResourceNotFoundException",
+        "The specified log stream does not exist.",
+    )
 
 
 def test_bad_parameters_answer_invalid_parameter(served: ServerProcess) -> None:
@@ -151,7 +157,9 @@ def test_bad_parameters_answer_invalid_parameter(served: ServerProcess) -> None:
     assert error["Code"] == "InvalidParameterException"
     assert "Value '0' at 'limit' failed to satisfy constraint" in error["Message"]
     with pytest.raises(ClientError) as caught:
-        raw.describe_log_streams(logGroupName=TRAINING_JOBS_GROUP, orderBy="LastEventTime", logStreamNamePrefix="x")
+        raw.describe_log_streams(
+            logGroupName=TRAINING_JOBS_GROUP, orderBy="LastEventTime", logStreamNamePrefix="x"
+        )
     assert caught.value.response["Error"]["Code"] == "InvalidParameterException"
 
 
@@ -254,7 +262,9 @@ def test_an_invoked_endpoint_has_its_request_lines_in_a_variant_stream(
     assert any(e["message"].startswith("zeroserve worker started") for e in events["events"])
 
 
-def test_log_delivery_delay_from_answer_to_get_log_events(served: ServerProcess, logs: Any, endpoint: str) -> None:
+def test_log_delivery_delay_from_answer_to_get_log_events(
+    served: ServerProcess, logs: Any, endpoint: str
+) -> None:
     """Measures (and prints) how long after the answer the request's line is readable: the bench number."""
     runtime = served.runtime()
     [stream] = logs.describe_log_streams(logGroupName=endpoint_group(endpoint))["logStreams"]
@@ -264,7 +274,7 @@ def test_log_delivery_delay_from_answer_to_get_log_events(served: ServerProcess,
     for index in range(10):
         invoke_json(runtime, endpoint, {"inputs": f"delay probe {index}"})
         answered = time.perf_counter()
-        found = wait_for(lambda: logs.get_log_events(**ask, nextToken=token)["events"], timeout_s=5)
+        found = wait_for(lambda at=token: logs.get_log_events(**ask, nextToken=at)["events"], timeout_s=5)
         delays_ms.append((time.perf_counter() - answered) * 1000)
         assert found, "the request line never became visible"
         token = logs.get_log_events(**ask, nextToken=token)["nextForwardToken"]
@@ -282,18 +292,44 @@ def test_the_aws_cli_reads_an_endpoint_group(served: ServerProcess, logs: Any, e
     assert [g["logGroupName"] for g in groups["logGroups"]] == [group]
     # The CLI pages filter-log-events itself (following nextToken) and merges the pages.
     filtered = json.loads(
-        aws(served, "logs", "filter-log-events", "--log-group-name", group, "--filter-pattern", '"\\"status\\": 200"',
-            "--page-size", "1").stdout
+        aws(
+            served,
+            "logs",
+            "filter-log-events",
+            "--log-group-name",
+            group,
+            "--filter-pattern",
+            '"\\"status\\": 200"',
+            "--page-size",
+            "1",
+        ).stdout
     )
     assert len(filtered["events"]) >= 1
     assert all(json.loads(e["message"])["status"] == 200 for e in filtered["events"])
-    [stream] = json.loads(aws(served, "logs", "describe-log-streams", "--log-group-name", group).stdout)["logStreams"]
+    [stream] = json.loads(aws(served, "logs", "describe-log-streams", "--log-group-name", group).stdout)[
+        "logStreams"
+    ]
     got = json.loads(
-        aws(served, "logs", "get-log-events", "--log-group-name", group, "--log-stream-name",
-            stream["logStreamName"], "--start-from-head").stdout
+        aws(
+            served,
+            "logs",
+            "get-log-events",
+            "--log-group-name",
+            group,
+            "--log-stream-name",
+            stream["logStreamName"],
+            "--start-from-head",
+        ).stdout
     )
     assert any(e["message"].startswith("{") for e in got["events"])
-    missing = aws(served, "logs", "describe-log-streams", "--log-group-name", "/aws/sagemaker/Endpoints/none", check=False)
+    missing = aws(
+        served,
+        "logs",
+        "describe-log-streams",
+        "--log-group-name",
+        "/aws/sagemaker/Endpoints/none",
+        check=False,
+    )
     assert missing.returncode != 0
     assert "(ResourceNotFoundException)" in missing.stderr
     assert "The specified log group does not exist." in missing.stderr
@@ -306,7 +342,11 @@ def test_tail_follow_shows_a_line_that_arrives_while_it_follows(
     FilterLogEvents(interleaved, startTime=now-10m) page by page; at the last page, startTime becomes the
     newest timestamp seen, nextToken is dropped, and eventIds already shown at that timestamp are skipped."""
     group = endpoint_group(endpoint)
-    ask: dict[str, Any] = {"logGroupName": group, "interleaved": True, "startTime": int((time.time() - 600) * 1000)}
+    ask: dict[str, Any] = {
+        "logGroupName": group,
+        "interleaved": True,
+        "startTime": int((time.time() - 600) * 1000),
+    }
     seen: dict[int, set[str]] = {}
     shown: list[str] = []
 

@@ -29,7 +29,7 @@ def test_terms_match_as_cloudwatch_documents(pattern: str, message: str, matches
     assert compile_pattern(pattern)(message) is matches
 
 
-@pytest.mark.parametrize("pattern", ["{ $.level = \"ERROR\" }", "[ip, user, status]", '"unterminated'])
+@pytest.mark.parametrize("pattern", ['{ $.level = "ERROR" }', "[ip, user, status]", '"unterminated'])
 def test_patterns_zeroserve_does_not_serve_are_refused(pattern: str) -> None:
     with pytest.raises(ValidationError):
         compile_pattern(pattern)

@@ -63,7 +63,9 @@ def test_groups_and_streams_are_created_by_their_first_event_with_cloudwatch_cou
     assert stream["storedBytes"] == group["storedBytes"] == 6 + 3 * EVENT_OVERHEAD_BYTES
 
 
-def test_get_log_events_from_head_pages_forward_until_the_token_repeats(store: LogStore, api: LogsApi) -> None:
+def test_get_log_events_from_head_pages_forward_until_the_token_repeats(
+    store: LogStore, api: LogsApi
+) -> None:
     store.put(GROUP, STREAM, lines(25))
     seen: list[str] = []
     answer = get(api, startFromHead=True, limit=10)
@@ -127,10 +129,10 @@ def test_events_of_one_batch_are_ordered_by_timestamp(store: LogStore, api: Logs
 
 
 def test_missing_group_and_stream_are_resource_not_found(store: LogStore, api: LogsApi) -> None:
-    with pytest.raises(ResourceNotFound, match="The specified log group does not exist."):
+    with pytest.raises(ResourceNotFound, match=r"The specified log group does not exist\."):
         api.handle("DescribeLogStreams", {"logGroupName": "/nope"})
     store.put(GROUP, STREAM, [(1, "x")])
-    with pytest.raises(ResourceNotFound, match="The specified log stream does not exist."):
+    with pytest.raises(ResourceNotFound, match=r"The specified log stream does not exist\."):
         api.handle("GetLogEvents", {"logGroupName": GROUP, "logStreamName": "nope"})
 
 
@@ -149,8 +151,11 @@ def test_missing_group_and_stream_are_resource_not_found(store: LogStore, api: L
             "Cannot order by LastEventTime",
         ),
         ("FilterLogEvents", {"logGroupName": GROUP, "filterPattern": "{ $.level = 1 }"}, "term filter"),
-        ("FilterLogEvents", {"logGroupName": GROUP, "logStreamNames": [STREAM], "logStreamNamePrefix": "j"},
-         "mutually exclusive"),
+        (
+            "FilterLogEvents",
+            {"logGroupName": GROUP, "logStreamNames": [STREAM], "logStreamNamePrefix": "j"},
+            "mutually exclusive",
+        ),
         ("FilterLogEvents", {"logGroupName": GROUP, "nextToken": "junk"}, "nextToken"),
     ],
 )
@@ -167,7 +172,9 @@ def test_describe_log_streams_pages_by_name_and_orders_by_last_event(store: LogS
         store.put(GROUP, name, [(1000 * (index + 1), name)])
     first = api.handle("DescribeLogStreams", {"logGroupName": GROUP, "limit": 2})
     assert [s["logStreamName"] for s in first["logStreams"]] == ["a", "b"]
-    rest = api.handle("DescribeLogStreams", {"logGroupName": GROUP, "limit": 2, "nextToken": first["nextToken"]})
+    rest = api.handle(
+        "DescribeLogStreams", {"logGroupName": GROUP, "limit": 2, "nextToken": first["nextToken"]}
+    )
     assert [s["logStreamName"] for s in rest["logStreams"]] == ["c"]
     assert "nextToken" not in rest
     newest_first = api.handle(
@@ -180,7 +187,9 @@ def test_describe_log_streams_pages_by_name_and_orders_by_last_event(store: LogS
 def test_describe_log_groups_by_prefix_and_pattern(store: LogStore, api: LogsApi) -> None:
     for group in ["/aws/sagemaker/Endpoints/a", "/aws/sagemaker/Endpoints/b", GROUP]:
         store.put(group, "s", [(1, "x")])
-    by_prefix = api.handle("DescribeLogGroups", {"logGroupNamePrefix": "/aws/sagemaker/Endpoints/", "limit": 1})
+    by_prefix = api.handle(
+        "DescribeLogGroups", {"logGroupNamePrefix": "/aws/sagemaker/Endpoints/", "limit": 1}
+    )
     assert [g["logGroupName"] for g in by_prefix["logGroups"]] == ["/aws/sagemaker/Endpoints/a"]
     page = api.handle(
         "DescribeLogGroups",
@@ -195,7 +204,11 @@ def test_filter_log_events_interleaves_streams_matches_terms_and_pages(store: Lo
     store.put(GROUP, "job/a", [(1000, "epoch 1 loss=0.5"), (3000, "epoch 2 loss=0.3"), (5000, "DEBUG epoch")])
     store.put(GROUP, "job/b", [(2000, "epoch 1 loss=0.6"), (4000, "warning: slow")])
     store.put(GROUP, "other", [(1500, "epoch 9 loss=0.1")])
-    params: dict[str, Any] = {"logGroupName": GROUP, "logStreamNamePrefix": "job/", "filterPattern": "epoch -DEBUG"}
+    params: dict[str, Any] = {
+        "logGroupName": GROUP,
+        "logStreamNamePrefix": "job/",
+        "filterPattern": "epoch -DEBUG",
+    }
     first = api.handle("FilterLogEvents", {**params, "limit": 2})
     assert [(e["logStreamName"], e["message"]) for e in first["events"]] == [
         ("job/a", "epoch 1 loss=0.5"),
@@ -227,7 +240,9 @@ def test_a_group_over_its_cap_loses_its_oldest_events_and_others_keep_theirs(tmp
         assert answer["events"][-1]["timestamp"] == 449  # the newest survive
         [stream] = api.handle("DescribeLogStreams", {"logGroupName": GROUP})["logStreams"]
         assert stream["storedBytes"] == len(answer["events"]) * per_event
-        assert messages(api.handle("GetLogEvents", {"logGroupName": "/other", "logStreamName": "s"})) == ["kept"]
+        assert messages(api.handle("GetLogEvents", {"logGroupName": "/other", "logStreamName": "s"})) == [
+            "kept"
+        ]
     finally:
         store.close()
 
