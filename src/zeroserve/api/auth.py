@@ -205,8 +205,9 @@ def check_api_key(given: str | None, configured: str) -> None:
 
 
 class SigV4Middleware:
-    """ASGI middleware: when access keys are configured, a request to the SageMaker API is passed on only if
-    its signature checks out. The body is read once here and replayed to the route."""
+    """ASGI middleware: when access keys are configured, a request to the SageMaker API (or to CloudWatch
+    Logs, signed for `logs`) is passed on only if its signature checks out. The body is read once here and
+    replayed to the route."""
 
     def __init__(self, app: ASGIApp, access_keys: str = "", clock: Callable[[], float] = time.time) -> None:
         self.app = app
