@@ -380,3 +380,23 @@ def test_tail_follow_shows_a_line_that_arrives_while_it_follows(
     assert len(new) == 1 and new[0]["status"] == 200  # the new line, once, and nothing shown before again
     poll()
     assert len(shown) == before + 1
+
+
+def test_a_request_answered_just_before_shutdown_has_its_line_in_the_store(
+    tmp_path: Path, tiny_tarball: Path
+) -> None:
+    data = tmp_path / "data"
+    with ServerProcess(data) as served:
+        assert deploy(served.sagemaker(), "brief", str(tiny_tarball))["EndpointStatus"] == "InService"
+        invoke_json(served.runtime(), "brief", {"inputs": "the last words"})
+    # Stopped (SIGTERM) right after the answer, usually while the line is still queued: stop() writes it on
+    # the way out, where the next server (see `served` above, started on a written data dir) reads it.
+    store = LogStore(data / LOGS_DB_NAME)
+    try:
+        group = store.group(endpoint_group("brief"))
+        assert group is not None
+        [stream] = store.streams(group.id)
+        requests = [e for e in store.events(stream.id) if e.message.startswith("{")]
+        assert [json.loads(e.message)["status"] for e in requests] == [200]
+    finally:
+        store.close()
