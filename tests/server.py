@@ -101,6 +101,12 @@ class ServerProcess:
             **CREDENTIALS,
         )
 
+    def logs(self) -> Any:
+        """A CloudWatch Logs client (`logs`), as the SDK and `aws logs` make one."""
+        import boto3
+
+        return boto3.client("logs", endpoint_url=self.url, **CREDENTIALS)
+
     def __enter__(self) -> ServerProcess:
         return self.start()
 

@@ -1,5 +1,5 @@
-"""Composition root: builds the store, the data plane and the control plane from one Settings object,
-and tears them down in the right order. Everything is created inside the running event loop."""
+"""Composition root: builds the store, the data plane, the control plane and the log store from one Settings
+object, and tears them down in the right order. Everything is created inside the running event loop."""
 
 from __future__ import annotations
 
@@ -9,6 +9,9 @@ from zeroserve.config import Settings
 from zeroserve.control.actions import ControlPlane
 from zeroserve.control.bundles import BundleBuilder
 from zeroserve.control.lifecycle import EndpointLifecycle
+from zeroserve.logs.actions import LogsApi
+from zeroserve.logs.endpoint_logs import EndpointLogs
+from zeroserve.logs.store import LOGS_DB_NAME, LogStore
 from zeroserve.metrics.events import FanOut, Observer
 from zeroserve.metrics.telemetry import Telemetry
 from zeroserve.scheduler.pool import Pool
@@ -33,6 +36,9 @@ class Services:
     training: TrainingJobs
     observer: FanOut
     telemetry: Telemetry
+    logs: LogStore  # the LogSink training jobs and workers write to; CloudWatch Logs reads it
+    logs_api: LogsApi
+    endpoint_logs: EndpointLogs
     extras: dict[str, object] = field(default_factory=dict)
 
     @classmethod
@@ -42,7 +48,10 @@ class Services:
         db = Database(settings.db_path)
         repo = Repository(db)
         telemetry = Telemetry.open(settings)
-        observer = FanOut(*telemetry.observers, *(observers or []))
+        logs = LogStore(settings.data_dir / LOGS_DB_NAME)
+        logs_api = LogsApi(logs, region=settings.region, account_id=settings.account_id)
+        endpoint_logs = EndpointLogs(logs)
+        observer = FanOut(*telemetry.observers, endpoint_logs, *(observers or []))
         hub = WorkerHub()
         await hub.start()
         pool = Pool(
@@ -66,7 +75,7 @@ class Services:
         artifacts.sweep_stale()
         bundles = BundleBuilder(settings.artifacts_dir / "bundles")
         lifecycle = EndpointLifecycle(repo, artifacts, bundles, router, settings)
-        training = TrainingJobs(repo, _DiscardLogs(), settings, s3_client=default_s3_client)
+        training = TrainingJobs(repo, logs, settings, s3_client=default_s3_client)
         control = ControlPlane(
             repo,
             lifecycle,
@@ -75,7 +84,20 @@ class Services:
             extra_actions=training.actions,
         )
         services = cls(
-            settings, db, repo, hub, pool, router, lifecycle, control, training, observer, telemetry
+            settings,
+            db,
+            repo,
+            hub,
+            pool,
+            router,
+            lifecycle,
+            control,
+            training,
+            observer,
+            telemetry,
+            logs,
+            logs_api,
+            endpoint_logs,
         )
         lifecycle.restore()
         training.restore()
@@ -88,9 +110,7 @@ class Services:
         await self.router.close()
         await self.hub.close()
         self.telemetry.close()
+        self.endpoint_logs.close()  # hands what it holds to the store, which writes it on close
+        self.logs.close()
         self.db.close()
 
-
-class _DiscardLogs:
-    def put(self, group: str, stream: str, events: object) -> None:
-        pass

@@ -193,3 +193,14 @@ def test_a_public_bind_with_insecure_starts(tmp_path: Path) -> None:
     with ServerProcess(tmp_path / "data", args=["--host", "0.0.0.0", "--insecure"]) as running:
         assert httpx.get(running.url + "/ping").status_code == 200
         assert running.sagemaker().list_models()["Models"] == []  # no signature needed: nothing configured
+
+
+def test_cloudwatch_logs_requests_are_signed_as_the_logs_service(secured: ServerProcess) -> None:
+    answer = client(secured, "logs").describe_log_groups()  # raises unless the signature verified
+    assert answer["ResponseMetadata"]["HTTPStatusCode"] == 200
+    with pytest.raises(ClientError) as caught:
+        client(secured, "logs", secret="not-the-secret").describe_log_groups()
+    assert code_of(caught) == (403, "InvalidSignatureException")
+    with pytest.raises(ClientError) as caught:
+        client(secured, "logs").describe_log_streams(logGroupName="/aws/sagemaker/Endpoints/none")
+    assert code_of(caught) == (400, "ResourceNotFoundException")  # past the signature check

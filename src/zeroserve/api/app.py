@@ -22,6 +22,7 @@ def create_app(settings: Settings) -> Starlette:
         services = await Services.start(settings)
         app.state.services = services
         app.state.control = services.control
+        app.state.logs = services.logs_api
         app.state.router = services.router
         app.state.observer = services.observer
         app.state.draining = False

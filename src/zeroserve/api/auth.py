@@ -1,4 +1,5 @@
-"""Authentication: AWS SigV4 on the SageMaker API (control plane and runtime), API keys on the public route.
+"""Authentication: AWS SigV4 on the SageMaker API (control plane and runtime) and on CloudWatch Logs, API keys
+on the public route.
 
 SigV4 is verified by recomputing the signature with botocore's own signer over a request rebuilt from what
 arrived (method, raw path and query, the headers the client says it signed, the body) and comparing in
@@ -31,6 +32,8 @@ from zeroserve.errors import (
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 SERVICE = "sagemaker"  # botocore signs both `sagemaker` and `sagemaker-runtime` as this service
+LOGS_SERVICE = "logs"  # CloudWatch Logs (`X-Amz-Target: Logs_20140328.*` on POST /)
+_LOGS_TARGET = b"logs_20140328."
 MAX_CLOCK_SKEW_S = 300.0
 _AMZ_DATE = "%Y%m%dT%H%M%SZ"
 _UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
@@ -107,14 +110,14 @@ class SigV4Verifier:
         self.clock = clock
         self.max_skew_s = max_skew_s
 
-    def verify(self, request: SignedRequest) -> str:
-        """The access key id that signed `request`, or the AuthError AWS would answer."""
+    def verify(self, request: SignedRequest, service: str = SERVICE) -> str:
+        """The access key id that signed `request` for `service`, or the AuthError AWS would answer."""
         auth = _parse_authorization(request.header("authorization"))
         secret = self.keys.get(auth.key_id)
         if secret is None:
             raise UnrecognizedClient("The security token included in the request is invalid.")
-        if auth.service != SERVICE:
-            raise AuthError(f"Credential should be scoped to correct service: '{SERVICE}'.")
+        if auth.service != service:
+            raise AuthError(f"Credential should be scoped to correct service: '{service}'.")
         for required in ("host", "x-amz-date"):
             if required not in auth.signed_headers:
                 raise AuthError(f"'{required}' must be a signed header.")
@@ -202,8 +205,9 @@ def check_api_key(given: str | None, configured: str) -> None:
 
 
 class SigV4Middleware:
-    """ASGI middleware: when access keys are configured, a request to the SageMaker API is passed on only if
-    its signature checks out. The body is read once here and replayed to the route."""
+    """ASGI middleware: when access keys are configured, a request to the SageMaker API (or to CloudWatch
+    Logs, signed for `logs`) is passed on only if its signature checks out. The body is read once here and
+    replayed to the route."""
 
     def __init__(self, app: ASGIApp, access_keys: str = "", clock: Callable[[], float] = time.time) -> None:
         self.app = app
@@ -215,13 +219,23 @@ class SigV4Middleware:
             await self.app(scope, receive, send)
             return
         plane: Plane = "control" if scope["path"] == "/" else "runtime"
+        service = SERVICE
+        if plane == "control" and _is_logs_target(scope):
+            plane, service = "logs", LOGS_SERVICE
         try:
             body = await _read_body(receive, MAX_BODY_BYTES)
-            self.verifier.verify(_signed_request(scope, body))
+            self.verifier.verify(_signed_request(scope, body), service)
         except ZeroserveError as exc:
             await error_response(exc, plane)(scope, receive, send)
             return
         await self.app(scope, _replay(body, receive), send)
+
+
+def _is_logs_target(scope: Scope) -> bool:
+    return any(
+        name.lower() == b"x-amz-target" and value.lower().startswith(_LOGS_TARGET)
+        for name, value in scope["headers"]
+    )
 
 
 def _signed_request(scope: Scope, body: bytes) -> SignedRequest:

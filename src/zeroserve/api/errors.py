@@ -1,7 +1,9 @@
 """The one table from domain errors to HTTP status and SageMaker error name, and the response builder.
 
 The control plane (JSON 1.1) says ValidationException where the runtime (REST JSON) says ValidationError;
-both come from this table. boto3 reads the name from `__type` and raises ClientError with it.
+both come from this table. CloudWatch Logs (JSON 1.1 on the same port, the `logs` plane) names a few errors
+its own way (InvalidParameterException, ResourceNotFoundException); the rest it shares with the control plane.
+boto3 reads the name from `__type` and raises ClientError with it.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from starlette.responses import Response
 
 from zeroserve import errors
 
-Plane = Literal["control", "runtime"]
+Plane = Literal["control", "runtime", "logs"]
 log = logging.getLogger("zeroserve.api")
 
 
@@ -24,11 +26,23 @@ class ErrorRule:
     status: int
     control_code: str
     runtime_code: str
+    logs_code: str = ""  # empty: the control plane's code
+
+    def code(self, plane: Plane) -> str:
+        if plane == "runtime":
+            return self.runtime_code
+        if plane == "logs":
+            return self.logs_code or self.control_code
+        return self.control_code
 
 
 ERROR_TABLE: dict[type[errors.ZeroserveError], ErrorRule] = {
-    errors.ValidationError: ErrorRule(400, "ValidationException", "ValidationError"),
-    errors.ResourceNotFound: ErrorRule(400, "ResourceNotFound", "ValidationError"),
+    errors.ValidationError: ErrorRule(
+        400, "ValidationException", "ValidationError", "InvalidParameterException"
+    ),
+    errors.ResourceNotFound: ErrorRule(
+        400, "ResourceNotFound", "ValidationError", "ResourceNotFoundException"
+    ),
     errors.ResourceInUse: ErrorRule(400, "ResourceInUse", "ValidationError"),
     errors.ResourceLimitExceeded: ErrorRule(400, "ResourceLimitExceeded", "ValidationError"),
     errors.AuthError: ErrorRule(403, "InvalidSignatureException", "InvalidSignatureException"),
@@ -60,13 +74,12 @@ def rule_for(exc: BaseException) -> ErrorRule:
 
 
 def error_code(exc: BaseException, plane: Plane) -> str:
-    rule = rule_for(exc)
-    return rule.control_code if plane == "control" else rule.runtime_code
+    return rule_for(exc).code(plane)
 
 
 def error_response(exc: BaseException, plane: Plane) -> Response:
     rule = rule_for(exc)
-    code = rule.control_code if plane == "control" else rule.runtime_code
+    code = rule.code(plane)
     if isinstance(exc, errors.ZeroserveError):
         message = exc.message
     else:
@@ -77,7 +90,7 @@ def error_response(exc: BaseException, plane: Plane) -> Response:
         body.update(
             OriginalStatusCode=exc.original_status, OriginalMessage=message, LogStreamArn=exc.log_stream
         )
-    content_type = "application/x-amz-json-1.1" if plane == "control" else "application/json"
+    content_type = "application/json" if plane == "runtime" else "application/x-amz-json-1.1"
     return Response(
         json.dumps(body), status_code=rule.status, media_type=content_type, headers={"x-amzn-ErrorType": code}
     )

@@ -1,5 +1,6 @@
-"""Request validation derived from botocore's own service model for `sagemaker`: required members, types,
-lengths, ranges, patterns and enums come from the shapes, so there is no second copy of those rules here.
+"""Request validation derived from botocore's own service models (`sagemaker`, `logs`): required members,
+types, lengths, ranges, patterns and enums come from the shapes, so there is no second copy of those rules
+here.
 
 Messages follow AWS's wording, e.g. `1 validation error detected: Value 'a_b' at 'endpointName' failed to
 satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}`.
@@ -12,7 +13,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from zeroserve.control.service_model import input_shape
+from zeroserve.control.service_model import SAGEMAKER, input_shape
 from zeroserve.errors import ValidationError
 
 _MAX_REPORTED = 5
@@ -25,11 +26,11 @@ _UNPATTERNED_MEMBERS = frozenset({"modelDataUrl", "s3Uri", "s3OutputPath"})
 Problems = list[str]
 
 
-def validate(action: str, params: Any) -> None:
+def validate(action: str, params: Any, service: str = SAGEMAKER) -> None:
     """Raise ValidationError listing every broken constraint (as AWS does, up to a few)."""
     if not isinstance(params, dict):
         raise ValidationError("Request body must be a JSON object.")
-    shape = input_shape(action)
+    shape = input_shape(action, service)
     problems = problems_in(shape, params) if shape is not None else []
     if shape is None and params:
         problems.append(f"Unknown parameter '{_member_path('', next(iter(params)))}'")

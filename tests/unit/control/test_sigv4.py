@@ -129,3 +129,10 @@ def test_api_keys() -> None:
         check_api_key(None, "k1")
     with pytest.raises(UnrecognizedClient):
         check_api_key("k3", "k1,k2")
+
+
+def test_a_logs_signature_verifies_for_the_logs_service_only() -> None:
+    request = signed(service="logs", extra={"X-Amz-Target": "Logs_20140328.DescribeLogGroups"})
+    assert SigV4Verifier(KEYS).verify(request, "logs") == "AKIDTEST"
+    error = error_of(request)  # checked as a SageMaker request: scoped to the wrong service
+    assert error.message == "Credential should be scoped to correct service: 'sagemaker'."
