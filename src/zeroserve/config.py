@@ -55,6 +55,10 @@ class Settings:
     # What the cost meter charges (USD): SageMaker Serverless Inference list prices by default.
     price_gb_second_usd: float = 0.0000200
     price_gb_data_usd: float = 0.016
+    # Start a local S3 store (SeaweedFS) unless S3 is configured; see objectstore/choice.py for the rule.
+    s3: bool = False
+    # Its S3 port; 0: the one it had last time if free, else any free one.
+    s3_port: int = 0
 
     @property
     def db_path(self) -> Path:

@@ -11,6 +11,7 @@ from zeroserve.control.bundles import BundleBuilder
 from zeroserve.control.lifecycle import EndpointLifecycle
 from zeroserve.metrics.events import FanOut, Observer
 from zeroserve.metrics.telemetry import Telemetry
+from zeroserve.objectstore.service import S3Access
 from zeroserve.scheduler.pool import Pool
 from zeroserve.scheduler.router import Router
 from zeroserve.store.artifacts import ArtifactCache
@@ -31,12 +32,15 @@ class Services:
     control: ControlPlane
     observer: FanOut
     telemetry: Telemetry
+    s3: S3Access
     extras: dict[str, object] = field(default_factory=dict)
 
     @classmethod
     async def start(cls, settings: Settings, observers: list[Observer] | None = None) -> Services:
         for folder in (settings.data_dir, settings.artifacts_dir, settings.run_dir, settings.logs_dir):
             folder.mkdir(parents=True, exist_ok=True)
+        # First, so that every process started below inherits the S3 environment (see objectstore/service).
+        s3 = await S3Access.open(settings)
         db = Database(settings.db_path)
         repo = Repository(db)
         telemetry = Telemetry.open(settings)
@@ -65,7 +69,7 @@ class Services:
         bundles = BundleBuilder(settings.artifacts_dir / "bundles")
         lifecycle = EndpointLifecycle(repo, artifacts, bundles, router, settings)
         control = ControlPlane(repo, lifecycle, region=settings.region, account_id=settings.account_id)
-        services = cls(settings, db, repo, hub, pool, router, lifecycle, control, observer, telemetry)
+        services = cls(settings, db, repo, hub, pool, router, lifecycle, control, observer, telemetry, s3)
         lifecycle.restore()
         return services
 
@@ -76,3 +80,4 @@ class Services:
         await self.hub.close()
         self.telemetry.close()
         self.db.close()
+        await self.s3.close()
