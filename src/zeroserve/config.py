@@ -59,6 +59,9 @@ class Settings:
     s3: bool = False
     # Its S3 port; 0: the one it had last time if free, else any free one.
     s3_port: int = 0
+    # Go's soft memory limit for it (GOMEMLIMIT): back to ~26 MB private after traffic, small puts ~3x slower;
+    # 0 leaves Go's default (no limit). Measured in bench/localstore.py.
+    s3_memory_limit_mb: int = 64
 
     @property
     def db_path(self) -> Path:

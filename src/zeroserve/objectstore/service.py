@@ -82,7 +82,14 @@ class S3Access:
         folder = store_folder(settings)
         folder.mkdir(parents=True, exist_ok=True)
         port = settings.s3_port or _reusable_port(folder) or free_port()
-        store = LocalStore(weed, folder, port, settings.logs_dir / "s3.log", environ=env)
+        store = LocalStore(
+            weed,
+            folder,
+            port,
+            settings.logs_dir / "s3.log",
+            environ=env,
+            memory_limit_mb=settings.s3_memory_limit_mb,
+        )
         (folder / _ENDPOINT_FILE).write_text(store.endpoint_url + "\n")
         access = cls(
             choice,

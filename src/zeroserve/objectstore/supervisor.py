@@ -64,6 +64,7 @@ class LocalStore:
         *,
         environ: Mapping[str, str] | None = None,
         ready_timeout_s: float = 60.0,
+        memory_limit_mb: int = 0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._weed = weed
@@ -72,6 +73,7 @@ class LocalStore:
         self._log_path = log_path
         self._environ = dict(os.environ if environ is None else environ)
         self._ready_timeout_s = ready_timeout_s
+        self._memory_limit_mb = memory_limit_mb
         self._clock = clock
         self._process: asyncio.subprocess.Process | None = None
         self._task: asyncio.Task[None] | None = None
@@ -146,7 +148,13 @@ class LocalStore:
             came_up = False
             try:
                 _remove(_recorded(self._folder))  # what a store of a server killed -9 left
-                launch = plan_launch(self._weed, self._folder, self.s3_port, self._environ)
+                launch = plan_launch(
+                    self._weed,
+                    self._folder,
+                    self.s3_port,
+                    self._environ,
+                    memory_limit_mb=self._memory_limit_mb,
+                )
                 _remove(launch.leftovers)
                 _record(self._folder, launch.leftovers)
                 came_up = await self._run(launch)

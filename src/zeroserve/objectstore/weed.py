@@ -7,11 +7,13 @@ across restarts, since clients hold its URL), and turn off what S3 does not need
 the admin UI, the Iceberg and Lance catalogs, the embedded IAM API, telemetry. The admin server and its worker
 cannot be turned off in mini mode.
 
-Memory, measured on this machine (weed 4.48): 122 MB RSS idle, of which ~98 MB is the 153 MB binary's mapped
-pages (page cache, shared and reclaimable) and ~26 MB private. Go's heap grows with traffic (259 MB private
-after a 50 MB put and get) unless the runtime is told a soft limit; GOMEMLIMIT=64MiB brings it back to ~26 MB
-within seconds. The filer's default metadata store (8 LevelDB shards with a 16 MB write buffer each) is
-replaced by one LevelDB through a filer.toml in the store's working folder.
+Memory, measured on this machine (weed 4.48, `python -m bench --only s3`): ~115 MB RSS idle, of which ~90 MB
+is the 153 MB binary's mapped pages (page cache, shared and reclaimable) and ~25 MB private. Go keeps the heap
+that traffic grew (230-290 MB private after 300 small puts and a 50 MB put + get, still there seconds later)
+unless the runtime has a soft limit: with GOMEMLIMIT=64MiB (`ZEROSERVE_S3_MEMORY_LIMIT_MB`, default 64) it is
+back to ~26 MB within seconds, at a price: small puts are ~3x slower (300 x 100 KB: ~3.3 s vs ~1.0 s on a busy
+2-core machine; large objects are not slower). The filer's default metadata store (8 LevelDB shards with a
+16 MB write buffer each) is replaced by one LevelDB through a filer.toml in the store's working folder.
 """
 
 from __future__ import annotations
@@ -27,8 +29,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 HOST = "127.0.0.1"
-# Go's soft heap target (GC runs harder near it; not a cap): keeps the store's private memory near idle.
-GO_MEMORY_LIMIT = "64MiB"
 # Ports besides S3's: re-picked at every start, since nobody outside the process holds them.
 SERVICE_PORT_FLAGS = (
     "master.port",
@@ -107,7 +107,9 @@ class WeedLaunch:
         return f"http://{HOST}:{self.s3_port}"
 
 
-def plan_launch(weed: str, folder: Path, s3_port: int, environ: Mapping[str, str]) -> WeedLaunch:
+def plan_launch(
+    weed: str, folder: Path, s3_port: int, environ: Mapping[str, str], *, memory_limit_mb: int = 0
+) -> WeedLaunch:
     """The command line for a store under `folder` (its -dir and working folder) answering S3 on `s3_port`;
     every other port is picked free now. Writes filer.toml and drops mini's saved options, so that these
     flags are the whole configuration."""
@@ -132,15 +134,17 @@ def plan_launch(weed: str, folder: Path, s3_port: int, environ: Mapping[str, str
         Path(f"/tmp/seaweedfs-{name}-grpc-{ports[flag]}.sock") for flag, name in _GRPC_SOCKETS.items()
     )
     leftovers = (*local_sockets, *grpc_sockets)
-    return WeedLaunch(argv, store_environment(environ), folder, s3_port, leftovers)
+    return WeedLaunch(argv, store_environment(environ, memory_limit_mb), folder, s3_port, leftovers)
 
 
-def store_environment(environ: Mapping[str, str]) -> dict[str, str]:
+def store_environment(environ: Mapping[str, str], memory_limit_mb: int = 0) -> dict[str, str]:
     """The store's environment: the server's, without AWS settings. weed turns AWS_ACCESS_KEY_ID/SECRET into
     an identity it then requires on every request, and S3_BUCKET into a bucket; the store is open on
-    loopback instead, like the server without ZEROSERVE_ACCESS_KEYS."""
-    env = {k: v for k, v in environ.items() if not k.startswith(("AWS_", "S3_"))}
-    env["GOMEMLIMIT"] = GO_MEMORY_LIMIT
+    loopback instead, like the server without ZEROSERVE_ACCESS_KEYS. `memory_limit_mb` > 0 becomes Go's
+    soft memory limit (GOMEMLIMIT: the GC and scavenger work to stay under it; not a cap)."""
+    env = {k: v for k, v in environ.items() if not k.startswith(("AWS_", "S3_", "GOMEMLIMIT"))}
+    if memory_limit_mb > 0:
+        env["GOMEMLIMIT"] = f"{memory_limit_mb}MiB"
     return env
 
 
