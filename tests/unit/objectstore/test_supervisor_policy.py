@@ -29,7 +29,6 @@ def test_every_service_binds_loopback_on_a_chosen_port(tmp_path: Path) -> None:
 
 
 def test_the_store_gets_no_aws_credentials_and_a_go_memory_limit() -> None:
-    env = store_environment(
-        {"AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b", "S3_BUCKET": "x", "HOME": "/h"}
-    )
-    assert env == {"HOME": "/h", "GOMEMLIMIT": "64MiB"}
+    server_env = {"AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b", "S3_BUCKET": "x", "HOME": "/h"}
+    assert store_environment(server_env, memory_limit_mb=64) == {"HOME": "/h", "GOMEMLIMIT": "64MiB"}
+    assert store_environment(dict(server_env, GOMEMLIMIT="1GiB")) == {"HOME": "/h"}
