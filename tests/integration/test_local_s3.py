@@ -84,6 +84,26 @@ def process_gone(pid: int) -> bool:
     return state in ("Z", "X")
 
 
+def listening_addresses(pid: int) -> set[str]:
+    """host:port of every TCP socket `pid` listens on, from /proc (IPv4 and IPv6)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        target = os.readlink(fd) if fd.is_symlink() else ""
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    found = set()
+    for table in ("tcp", "tcp6"):
+        for line in Path(f"/proc/net/{table}").read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
+                address, port = fields[1].split(":")
+                host = (
+                    ".".join(str(b) for b in reversed(bytes.fromhex(address))) if table == "tcp" else address
+                )
+                found.add(f"{host}:{int(port, 16)}")
+    return found
+
+
 def wait_until(predicate: Any, timeout_s: float) -> bool:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -113,6 +133,10 @@ def test_status_says_where_the_local_store_is(s3_server: ServerProcess) -> None:
     assert status["local"] is True and status["state"] == "running"
     assert status["endpoint_url"].startswith("http://127.0.0.1:")
     assert not process_gone(status["pid"])
+    # weed mini binds every interface unless told: each of its services must be on loopback.
+    addresses = listening_addresses(status["pid"])
+    assert len(addresses) >= 8, addresses  # master, volume, filer, S3, admin: HTTP + gRPC each
+    assert all(address.startswith("127.0.0.1:") for address in addresses), addresses
 
 
 def test_env_points_boto3_at_the_local_store(
