@@ -10,6 +10,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from s3server import s3_server
@@ -101,3 +102,16 @@ def test_env_prints_nothing_to_eval_when_the_server_is_unreachable(tmp_path: Pat
     assert done.returncode == 1
     assert done.stdout == ""
     assert "cannot reach zeroserve" in done.stderr
+
+
+def test_s3_flag_uses_the_configured_s3_instead_of_a_local_store_and_says_so(
+    moto_url: str, tmp_path: Path
+) -> None:
+    server = ServerProcess(tmp_path / "data", env={"AWS_ENDPOINT_URL_S3": moto_url}, args=["--s3"])
+    with server:
+        status = httpx.get(f"{server.url}/zeroserve/status", timeout=5).json()["s3"]
+        log = server.log()
+    assert status["local"] is False and status["pid"] is None
+    assert status["endpoint_url"] == moto_url
+    assert f"AWS_ENDPOINT_URL_S3 is set ({moto_url}): using it instead of a local S3 store" in log
+    assert not (tmp_path / "data" / "s3").exists()
