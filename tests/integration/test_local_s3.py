@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -42,10 +43,10 @@ def bare_env(**extra: str) -> dict[str, str]:
     return {**env, **_AWS_NOWHERE, **extra}
 
 
-def start_s3_server(data_dir: Path) -> ServerProcess:
+def start_s3_server(data_dir: Path, **env: str) -> ServerProcess:
     saved = {name: os.environ.pop(name) for name in _AWS_UNSET if name in os.environ}
     try:  # ServerProcess starts from os.environ
-        return ServerProcess(data_dir, env=_AWS_NOWHERE, args=["--s3"]).start()
+        return ServerProcess(data_dir, env={**_AWS_NOWHERE, **env}, args=["--s3"]).start()
     finally:
         os.environ.update(saved)
 
@@ -240,3 +241,27 @@ def test_no_store_outlives_its_server(tmp_path: Path, how: signal.Signals) -> No
     assert wait_until(lambda: process_gone(status["pid"]), 10), f"weed {status['pid']} outlived the server"
     with pytest.raises(httpx.HTTPError):
         httpx.get(status["endpoint_url"], timeout=1)
+    # weed's /tmp sockets: removed by weed on SIGTERM; after a kill -9 the next start from this data dir
+    # removes them, and this data dir has no next start, so the test does.
+    recorded = [Path(line) for line in (tmp_path / "data" / "s3" / "zeroserve-sockets").read_text().split()]
+    if how == signal.SIGTERM:
+        assert not [path for path in recorded if path.exists()]
+    for path in recorded:
+        path.unlink(missing_ok=True)
+
+
+def test_a_store_that_cannot_start_is_reported_failed_while_the_server_serves(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        server = start_s3_server(tmp_path / "data", ZEROSERVE_S3_PORT=str(port))
+        try:
+            status = s3_status(server)
+            assert status["state"] == "failed", status
+            assert status["restarts"] >= 3 and status["pid"] is None
+            assert f"port {port}" in status["last_error"]  # weed's own last line says why
+            assert httpx.get(f"{server.url}/ping", timeout=5).status_code == 200
+            assert "local S3 store failed to start 3 times in a row" in server.log()
+        finally:
+            server.stop()

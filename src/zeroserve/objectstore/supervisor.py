@@ -78,6 +78,7 @@ class LocalStore:
         self._process: asyncio.subprocess.Process | None = None
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
+        self._failed = asyncio.Event()  # set while the state is "failed": waiting for ready is pointless
         self._closing = False
         self.state = "stopped"  # starting | running | restarting | failed | stopped
         self.restarts = 0
@@ -100,12 +101,15 @@ class LocalStore:
         self._task = asyncio.get_running_loop().create_task(self._supervise(), name="local-s3")
 
     async def wait_ready(self, timeout_s: float) -> bool:
-        """Until the store answers (True) or `timeout_s` passes (False); it keeps trying either way."""
+        """Until the store answers (True), or it has failed to start FAILED_AFTER times in a row or
+        `timeout_s` passed (False). Supervision goes on either way."""
+        waits = [asyncio.ensure_future(self._ready.wait()), asyncio.ensure_future(self._failed.wait())]
         try:
-            await asyncio.wait_for(self._ready.wait(), timeout_s)
-        except TimeoutError:
-            return False
-        return True
+            await asyncio.wait(waits, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for wait in waits:
+                wait.cancel()
+        return self._ready.is_set()
 
     def status(self) -> dict[str, Any]:
         return {
@@ -173,6 +177,7 @@ class LocalStore:
                 log.warning("local S3 store %s; restarting in %.1f s", self.last_error, delay_s)
             elif self.state != "failed":
                 self.state = "failed"
+                self._failed.set()
                 log.error(
                     "local S3 store failed to start %d times in a row, last: %s; still retrying, "
                     "every %.0f s at most (its output: %s)",
@@ -208,6 +213,7 @@ class LocalStore:
         if came_up:
             self.ready_s = round(self._clock() - begun, 3)
             self.state = "running"
+            self._failed.clear()
             self._ready.set()
             log.info(
                 "local S3 store ready at %s (pid %d, %.2f s)", self.endpoint_url, process.pid, self.ready_s
