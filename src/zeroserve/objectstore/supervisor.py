@@ -44,8 +44,12 @@ def restart_delay_s(failures: int, *, first_s: float = 0.5, longest_s: float = L
 
 
 def _die_with_parent(parent_pid: int) -> Callable[[], None]:
-    def preexec() -> None:  # runs in the child between fork and exec: no locks, no allocation worth noting
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    # Looked up here, in the parent: a dlopen between fork and exec could wait forever on a loader lock that
+    # another thread of the server held at fork time.
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+
+    def preexec() -> None:  # runs in the child between fork and exec
+        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
         if os.getppid() != parent_pid:  # the server died before prctl took effect
             os._exit(1)
 

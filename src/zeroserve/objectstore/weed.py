@@ -19,6 +19,7 @@ back to ~26 MB within seconds, at a price: small puts are ~3x slower (300 x 100 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import socket
@@ -65,7 +66,7 @@ _FIXED_FLAGS = (
     "-volume.preStopSeconds=0",
 )
 # One LevelDB for the filer's metadata instead of mini's eight shards (see the module docstring).
-_FILER_TOML = '[leveldb]\nenabled = true\ndir = "{dir}"\n'
+_FILER_TOML = "[leveldb]\nenabled = true\ndir = {dir}\n"
 _MAX_SOCKET_PATH = 100  # sun_path holds 108 bytes
 
 
@@ -114,7 +115,8 @@ def plan_launch(
     every other port is picked free now. Writes filer.toml and drops mini's saved options, so that these
     flags are the whole configuration."""
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "filer.toml").write_text(_FILER_TOML.format(dir=folder / "filerldb"))
+    # A JSON string is a valid TOML basic string, escapes included.
+    (folder / "filer.toml").write_text(_FILER_TOML.format(dir=json.dumps(str(folder / "filerldb"))))
     # mini saves the flags of its last run there and applies them to flags left at their defaults.
     (folder / "mini.options").unlink(missing_ok=True)
     ports = {flag: free_port() for flag in SERVICE_PORT_FLAGS}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 from zeroserve.objectstore.supervisor import LONGEST_DELAY_S, restart_delay_s
@@ -25,7 +26,14 @@ def test_every_service_binds_loopback_on_a_chosen_port(tmp_path: Path) -> None:
     for service in ("master", "volume", "filer", "admin"):
         assert int(flags[f"{service}.port"]) > 0 and int(flags[f"{service}.port.grpc"]) > 0
     assert flags["webdav"] == "false" and flags["admin.ui"] == "false" and flags["s3.iam"] == "false"
-    assert (tmp_path / "s3" / "filer.toml").is_file()
+    filer = tomllib.loads((tmp_path / "s3" / "filer.toml").read_text())
+    assert filer["leveldb"] == {"enabled": True, "dir": str(tmp_path / "s3" / "filerldb")}
+
+
+def test_the_filer_config_survives_an_odd_data_dir_name(tmp_path: Path) -> None:
+    folder = tmp_path / 'a "quoted" \\ dir'
+    plan_launch("weed", folder, 45678, {})
+    assert tomllib.loads((folder / "filer.toml").read_text())["leveldb"]["dir"] == str(folder / "filerldb")
 
 
 def test_the_store_gets_no_aws_credentials_and_a_go_memory_limit() -> None:
