@@ -11,3 +11,13 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
+
+# `tests` is a namespace package (no __init__.py), and a regular package of that name anywhere on sys.path
+# wins over it: sagemaker's dependency smdebug-rulesconfig installs one into site-packages. Bind the name to
+# the repository's folder before anything imports it.
+if "tests" not in sys.modules:
+    import types
+
+    _tests = types.ModuleType("tests")
+    _tests.__path__ = [str(REPO_ROOT / "tests")]
+    sys.modules["tests"] = _tests

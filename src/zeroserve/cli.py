@@ -28,6 +28,14 @@ DataDirOpt = Annotated[
 IdleOpt = Annotated[float | None, typer.Option(help="Stop idle workers after this many seconds [default 60]")]
 BudgetOpt = Annotated[int | None, typer.Option(help="Memory budget for all workers, MB [default 80% of RAM]")]
 InsecureOpt = Annotated[bool, typer.Option(help="Allow a non-loopback bind without authentication")]
+S3Opt = Annotated[
+    bool,
+    typer.Option(
+        "--s3",
+        help="Start a local S3 store (SeaweedFS) for artifacts and training data, unless S3 is "
+        "configured (AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL or AWS credentials) [env ZEROSERVE_S3]",
+    ),
+]
 PortFileOpt = Annotated[Path | None, typer.Option(help="Write the bound port to this file (for scripts)")]
 
 
@@ -38,8 +46,10 @@ def _settings(
     idle: float | None,
     budget: int | None,
     insecure: bool,
+    s3: bool = False,
 ) -> Settings:
     return Settings.from_env(
+        s3=s3 or None,
         host=host,
         port=port,
         data_dir=data_dir,
@@ -57,16 +67,18 @@ def serve(
     idle_timeout_s: IdleOpt = None,
     memory_budget_mb: BudgetOpt = None,
     insecure: InsecureOpt = False,
+    s3: S3Opt = False,
     port_file: PortFileOpt = None,
 ) -> None:
     """Run the server: SageMaker control plane, runtime and metrics on one port."""
+    from zeroserve.objectstore.service import S3Unavailable
     from zeroserve.server import InsecureBind
     from zeroserve.server import serve as run_server
 
-    settings = _settings(host, port, data_dir, idle_timeout_s, memory_budget_mb, insecure)
+    settings = _settings(host, port, data_dir, idle_timeout_s, memory_budget_mb, insecure, s3)
     try:
         run_server(settings, port_file=port_file)
-    except InsecureBind as exc:
+    except (InsecureBind, S3Unavailable) as exc:
         console.print(f"[red]{exc}")
         raise typer.Exit(2) from None
 
@@ -86,10 +98,13 @@ def up(
             "sentiment model, trained once and cached]"
         ),
     ] = None,
+    s3: S3Opt = False,
     port_file: PortFileOpt = None,
 ) -> None:
     """Serve the sentiment model as endpoint `sentiment` and show how to call it."""
+    from zeroserve.objectstore.service import S3Unavailable
     from zeroserve.quickstart import deploy_default
+    from zeroserve.server import InsecureBind
     from zeroserve.server import serve as run_server
     from zeroserve.services import Services
 
@@ -98,12 +113,16 @@ def up(
 
         model = ensure_default_model()
     artifact = model
-    settings = _settings(host, port, data_dir, idle_timeout_s, memory_budget_mb, insecure)
+    settings = _settings(host, port, data_dir, idle_timeout_s, memory_budget_mb, insecure, s3)
 
     async def on_ready(services: Services, url: str) -> None:
         await deploy_default(services, url, artifact, console)
 
-    run_server(settings, port_file=port_file, on_ready=on_ready)
+    try:
+        run_server(settings, port_file=port_file, on_ready=on_ready)
+    except (InsecureBind, S3Unavailable) as exc:
+        console.print(f"[red]{exc}")
+        raise typer.Exit(2) from None
 
 
 def main() -> None:

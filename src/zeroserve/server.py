@@ -16,6 +16,7 @@ from starlette.applications import Starlette
 from zeroserve.api.app import create_app
 from zeroserve.api.auth import parse_keys
 from zeroserve.config import Settings
+from zeroserve.objectstore.service import check_s3
 from zeroserve.services import Services
 
 _M_ARENA_MAX = -8
@@ -76,6 +77,7 @@ def serve(
     on_ready: Callable[[Services, str], Awaitable[None]] | None = None,
 ) -> None:
     check_bind(settings)
+    check_s3(settings)
     limit_malloc_arenas()
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"

@@ -14,11 +14,13 @@ from zeroserve.logs.endpoint_logs import EndpointLogs
 from zeroserve.logs.store import LOGS_DB_NAME, LogStore
 from zeroserve.metrics.events import FanOut, Observer
 from zeroserve.metrics.telemetry import Telemetry
+from zeroserve.objectstore.service import S3Access
 from zeroserve.scheduler.pool import Pool
 from zeroserve.scheduler.router import Router
-from zeroserve.store.artifacts import ArtifactCache, default_s3_client
+from zeroserve.store.artifacts import ArtifactCache
 from zeroserve.store.db import Database
 from zeroserve.store.repository import Repository
+from zeroserve.store.s3client import s3_client
 from zeroserve.training.jobs import TrainingJobs
 from zeroserve.workers.hub import WorkerHub
 
@@ -39,12 +41,15 @@ class Services:
     logs: LogStore  # the LogSink training jobs and workers write to; CloudWatch Logs reads it
     logs_api: LogsApi
     endpoint_logs: EndpointLogs
+    s3: S3Access
     extras: dict[str, object] = field(default_factory=dict)
 
     @classmethod
     async def start(cls, settings: Settings, observers: list[Observer] | None = None) -> Services:
         for folder in (settings.data_dir, settings.artifacts_dir, settings.run_dir, settings.logs_dir):
             folder.mkdir(parents=True, exist_ok=True)
+        # First, so that every process started below inherits the S3 environment (see objectstore/service).
+        s3 = await S3Access.open(settings)
         db = Database(settings.db_path)
         repo = Repository(db)
         telemetry = Telemetry.open(settings)
@@ -75,7 +80,7 @@ class Services:
         artifacts.sweep_stale()
         bundles = BundleBuilder(settings.artifacts_dir / "bundles")
         lifecycle = EndpointLifecycle(repo, artifacts, bundles, router, settings)
-        training = TrainingJobs(repo, logs, settings, s3_client=default_s3_client)
+        training = TrainingJobs(repo, logs, settings, s3_client=s3_client)
         control = ControlPlane(
             repo,
             lifecycle,
@@ -84,20 +89,21 @@ class Services:
             extra_actions=training.actions,
         )
         services = cls(
-            settings,
-            db,
-            repo,
-            hub,
-            pool,
-            router,
-            lifecycle,
-            control,
-            training,
-            observer,
-            telemetry,
-            logs,
-            logs_api,
-            endpoint_logs,
+            settings=settings,
+            db=db,
+            repo=repo,
+            hub=hub,
+            pool=pool,
+            router=router,
+            lifecycle=lifecycle,
+            control=control,
+            training=training,
+            observer=observer,
+            telemetry=telemetry,
+            logs=logs,
+            logs_api=logs_api,
+            endpoint_logs=endpoint_logs,
+            s3=s3,
         )
         lifecycle.restore()
         training.restore()
@@ -113,4 +119,4 @@ class Services:
         self.endpoint_logs.close()  # hands what it holds to the store, which writes it on close
         self.logs.close()
         self.db.close()
-
+        await self.s3.close()

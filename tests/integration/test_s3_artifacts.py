@@ -9,8 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.s3server import put_object, s3_client, s3_server
 
+from s3server import put_object, s3_client, s3_server
 from zeroserve.errors import ArtifactError
 from zeroserve.store.artifacts import ArtifactCache
 

@@ -47,4 +47,10 @@ def snapshot(router: Router) -> dict[str, Any]:
 
 
 async def status(request: Request) -> JSONResponse:
-    return JSONResponse(snapshot(request.app.state.router))
+    services = request.app.state.services
+    answer = snapshot(request.app.state.router)
+    # Where S3 is (`zeroserve env` reads it), and the identity ARNs are made with.
+    answer["s3"] = services.s3.status()
+    answer["region"] = services.settings.region
+    answer["account_id"] = services.settings.account_id
+    return JSONResponse(answer)

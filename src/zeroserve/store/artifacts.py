@@ -31,6 +31,7 @@ from zeroserve.errors import ArtifactError
 from zeroserve.store.fetch import S3Location, copy_hashing, download_s3, hash_file, parse_model_data_url
 from zeroserve.store.layout import find_model_root
 from zeroserve.store.localdir import copy_tree, hash_tree
+from zeroserve.store.s3client import s3_client
 from zeroserve.store.unpack import GiB, UnpackLimits, extract_tarball
 
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
@@ -45,14 +46,6 @@ class ResolvedArtifact:
     fresh: bool = field(default=False, compare=False)
 
 
-def default_s3_client() -> Any:
-    # boto3's own configuration: AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL, the credential chain, AWS_REGION.
-    # Imported here so that servers without S3 artifacts never pay for importing boto3.
-    import boto3
-
-    return boto3.client("s3")
-
-
 class ArtifactCache:
     def __init__(
         self,
@@ -64,7 +57,7 @@ class ArtifactCache:
     ) -> None:
         self.root = root
         self.limits = UnpackLimits(max_bytes=max_unpacked_bytes, max_members=max_members)
-        self._s3_client_factory = s3_client_factory or default_s3_client
+        self._s3_client_factory = s3_client_factory or s3_client
         self._s3_client: Any = None
         self._s3_client_lock = threading.Lock()
         # Digests of local tarballs by (inode, size, mtime): a thousand endpoints of one model.tar.gz hash
