@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import os
 import shutil
 import threading
 import time
@@ -83,6 +84,7 @@ class _Run:
     task: asyncio.Task[None] | None = None
     process: JobProcess | None = None
     stop_requested: bool = False
+    started: bool = False  # holds a slot (a queued job does not)
     error_tail: collections.deque[str] = field(
         default_factory=lambda: collections.deque(maxlen=_ERROR_TAIL_LINES)
     )
@@ -178,7 +180,9 @@ class TrainingJobs:
         if not run.stop_requested:
             run.stop_requested = True
             self._write(run, status.advance(run.doc, "Stopping", self.clock()))
-            if run.process is not None:
+            if not run.started:  # still waiting for a slot: nothing runs, so it is stopped now
+                self._end(run, "Stopped")
+            elif run.process is not None:
                 run.process.stop()
         return {}
 
@@ -239,33 +243,28 @@ class TrainingJobs:
         name = run.spec.name
         try:
             async with self._slots:
-                if run.stop_requested:
-                    self._write(run, status.finish(run.doc, "Stopped", self.clock()))
+                if run.stop_requested:  # stopped while it waited; StopTrainingJob recorded Stopped
                     return
+                run.started = True
                 await self._execute(run)
         except asyncio.CancelledError:
-            self._write(
-                run,
-                status.finish(
-                    run.doc,
-                    "Failed",
-                    self.clock(),
-                    failure_reason=(
-                        "InternalServerError: the zeroserve server shut down while this job ran."
-                    ),
-                ),
-            )
+            reason = "InternalServerError: the zeroserve server shut down while this job ran."
+            self._end(run, "Failed", failure_reason=reason)
             raise
         except TrainingJobFailed as exc:
             log.info("training job %s failed: %s", name, exc.message)
-            self._write(run, status.finish(run.doc, "Failed", self.clock(), failure_reason=exc.message))
+            self._end(run, "Failed", failure_reason=exc.message)
         except Exception as exc:
             log.exception("training job %s failed unexpectedly", name)
-            reason = f"InternalServerError: {type(exc).__name__}: {exc}"
-            self._write(run, status.finish(run.doc, "Failed", self.clock(), failure_reason=reason))
+            self._end(run, "Failed", failure_reason=f"InternalServerError: {type(exc).__name__}: {exc}")
         finally:
             self._runs.pop(name, None)
             shutil.rmtree(self.root / name, ignore_errors=True)
+
+    def _end(self, run: _Run, final_status: str, **details: Any) -> None:
+        """Record the final status, once: a job already Completed, Failed or Stopped keeps what it has."""
+        if run.doc["TrainingJobStatus"] not in status.FINAL_STATUSES:
+            self._write(run, status.finish(run.doc, final_status, self.clock(), **details))
 
     async def _execute(self, run: _Run) -> None:
         spec = run.spec
@@ -273,7 +272,7 @@ class TrainingJobs:
         self._write(run, status.advance(run.doc, "Downloading", self.clock()))
         await asyncio.to_thread(self._prepare, spec, workspace)
         if run.stop_requested:
-            self._write(run, status.finish(run.doc, "Stopped", self.clock()))
+            self._end(run, "Stopped")
             return
         self._write(run, status.advance(run.doc, "Training", self.clock()))
         outcome = await self._train(run, workspace)
@@ -436,8 +435,8 @@ def _last_error(run: _Run) -> str:
 
 
 def _child_environment(job_environment: dict[str, str], code_dir: Path) -> dict[str, str]:
-    import os
-
+    """The server's environment (its S3 endpoint and credentials included) without zeroserve's own
+    settings, the job's on top, and the code folder first on PYTHONPATH as the toolkit puts it."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ZEROSERVE_")}
     env.update(job_environment)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(code_dir), os.environ.get("PYTHONPATH", "")]))
