@@ -313,6 +313,32 @@ def test_sagemaker_sdk_uploads_its_code_with_sse_kms(user_env: dict[str, str], t
     assert answer["sse"] == ["aws:kms"]  # the SDK did ask for SSE-KMS
 
 
+def test_chunked_bodies_and_kept_alive_connections_pass_the_front(user_env: dict[str, str]) -> None:
+    """What objectstore/front.py frames by hand: a chunked body, then more requests on the same connection."""
+    url = user_env["AWS_ENDPOINT_URL_S3"]
+    parts = [b"first chunk, ", b"second chunk"]
+    with httpx.Client(base_url=url, timeout=10) as http:
+        assert http.put("/chunked-bodies").status_code == 200
+        put = http.put(
+            "/chunked-bodies/k",
+            content=iter(parts),
+            headers={"x-amz-server-side-encryption": "aws:kms"},
+        )
+        assert put.status_code == 200, put.text
+        assert put.request.headers["transfer-encoding"] == "chunked"
+        got = http.get("/chunked-bodies/k")
+        assert got.content == b"".join(parts)
+        assert got.headers["x-amz-server-side-encryption"] == "AES256"
+        again = http.get("/chunked-bodies/k")
+        assert again.content == b"".join(parts)
+        # One connection (the same client port) served all of them.
+        assert len({client_port(answer) for answer in (put, got, again)}) == 1
+
+
+def client_port(answer: httpx.Response) -> int:
+    return int(answer.extensions["network_stream"].get_extra_info("client_addr")[1])
+
+
 @pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL], ids=["stopped", "killed"])
 def test_no_store_outlives_its_server(tmp_path: Path, how: signal.Signals) -> None:
     server = start_s3_server(tmp_path / "data")
