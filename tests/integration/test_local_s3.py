@@ -3,6 +3,7 @@ SageMaker SDK. One server (and store) for the module: SeaweedFS takes about a se
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -189,6 +190,115 @@ def test_killed_store_is_replaced_and_answers_again(
     assert after["endpoint_url"] == before["endpoint_url"]  # clients keep their URL
     print(f"local S3 store recovered from kill -9 in {recovered_s:.2f} s")
     assert recovered_s < 5
+
+
+_ENCRYPTED_PUTS = {
+    "kms-default-key": {"ServerSideEncryption": "aws:kms"},
+    "kms-named-key": {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": "alias/my-key"},
+    "s3-managed": {"ServerSideEncryption": "AES256"},
+}
+
+
+def test_sse_kms_and_sse_s3_objects_read_back_after_the_store_is_killed(
+    s3_server: ServerProcess, user_env: dict[str, str]
+) -> None:
+    import boto3
+    from boto3.s3.transfer import TransferConfig
+
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=user_env["AWS_ENDPOINT_URL_S3"],
+        region_name="us-east-1",
+        aws_access_key_id="x",
+        aws_secret_access_key="x",
+    )
+    s3.create_bucket(Bucket="encrypted")
+    for key, extra in _ENCRYPTED_PUTS.items():
+        answer = s3.put_object(Bucket="encrypted", Key=key, Body=key.encode(), **extra)
+        # SSE-KMS is stored as SSE-S3 (objectstore/front.py): encrypted at rest, by weed's own key.
+        assert answer["ServerSideEncryption"] == "AES256"
+    # A multipart upload (what upload_file does above its threshold) asking for SSE-KMS, as the SDK's does.
+    big = os.urandom(6 * 1024 * 1024)
+    s3.upload_fileobj(
+        io.BytesIO(big),
+        "encrypted",
+        "kms-multipart",
+        ExtraArgs={"ServerSideEncryption": "aws:kms"},
+        Config=TransferConfig(multipart_threshold=5 * 1024 * 1024, multipart_chunksize=5 * 1024 * 1024),
+    )
+    expected = {**{key: key.encode() for key in _ENCRYPTED_PUTS}, "kms-multipart": big}
+
+    def read_all() -> dict[str, bytes]:
+        return {key: s3.get_object(Bucket="encrypted", Key=key)["Body"].read() for key in expected}
+
+    assert read_all() == expected
+    assert s3.head_object(Bucket="encrypted", Key="kms-named-key")["ServerSideEncryption"] == "AES256"
+    before = s3_status(s3_server)
+    os.kill(before["pid"], signal.SIGKILL)
+
+    def replaced() -> bool:
+        now = s3_status(s3_server)
+        return now["state"] == "running" and now["pid"] not in (None, before["pid"])
+
+    assert wait_until(replaced, 30), s3_status(s3_server)
+    assert read_all() == expected
+
+
+def test_sagemaker_sdk_uploads_its_code_with_sse_kms(user_env: dict[str, str], tmp_path: Path) -> None:
+    (tmp_path / "train.py").write_text("print('training')\n")
+    out = run_python(
+        """
+        import io, json, tarfile
+        import boto3, sagemaker
+        from sagemaker.fw_utils import tar_and_upload_dir
+
+        session = sagemaker.Session()
+        bucket = session.default_bucket()
+        sent = []
+        session.boto_session.events.register(
+            "before-call.s3.PutObject", lambda params, **kw: sent.append(params["headers"].copy())
+        )
+        uploaded = tar_and_upload_dir(session.boto_session, bucket, "job-1/source", "train.py")
+        key = uploaded.s3_prefix.split(bucket + "/", 1)[1]
+        body = boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+        with tarfile.open(fileobj=io.BytesIO(body)) as tar:
+            script = tar.extractfile("train.py").read().decode()
+        print(json.dumps({"prefix": uploaded.s3_prefix, "script": script,
+                          "sse": [h.get("x-amz-server-side-encryption") for h in sent]}))
+        """,
+        user_env,
+        tmp_path,
+    )
+    answer = json.loads(out.strip().splitlines()[-1])
+    assert answer["prefix"] == "s3://sagemaker-us-east-1-000000000000/job-1/source/sourcedir.tar.gz"
+    assert answer["script"] == "print('training')\n"
+    assert answer["sse"] == ["aws:kms"]  # the SDK did ask for SSE-KMS
+
+
+def test_chunked_bodies_and_kept_alive_connections_pass_the_front(user_env: dict[str, str]) -> None:
+    """What objectstore/front.py frames by hand: a chunked body, then more requests on the same connection."""
+    url = user_env["AWS_ENDPOINT_URL_S3"]
+    parts = [b"first chunk, ", b"second chunk"]
+    with httpx.Client(base_url=url, timeout=10) as http:
+        assert http.put("/chunked-bodies").status_code == 200
+        put = http.put(
+            "/chunked-bodies/k",
+            content=iter(parts),
+            headers={"x-amz-server-side-encryption": "aws:kms"},
+        )
+        assert put.status_code == 200, put.text
+        assert put.request.headers["transfer-encoding"] == "chunked"
+        got = http.get("/chunked-bodies/k")
+        assert got.content == b"".join(parts)
+        assert got.headers["x-amz-server-side-encryption"] == "AES256"
+        again = http.get("/chunked-bodies/k")
+        assert again.content == b"".join(parts)
+        # One connection (the same client port) served all of them.
+        assert len({client_port(answer) for answer in (put, got, again)}) == 1
+
+
+def client_port(answer: httpx.Response) -> int:
+    return int(answer.extensions["network_stream"].get_extra_info("client_addr")[1])
 
 
 @pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL], ids=["stopped", "killed"])

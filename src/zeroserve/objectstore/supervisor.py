@@ -1,12 +1,14 @@
 """Running the local S3 store: one `weed mini` process at a time, supervised.
 
 - A death is noticed at once: the supervisor awaits the process, it does not poll it.
-- It is restarted on the same S3 port: at once, then with doubling delays while starts keep failing
-  (`restart_delay_s`). From the third failure in a row the state says `failed` (logged once, with weed's
-  last output line) while restarts go on at the longest delay.
+- It is restarted at once, then with doubling delays while starts keep failing (`restart_delay_s`); clients
+  keep the same S3 port, the front's. From the third failure in a row the state says `failed` (logged once,
+  with weed's last output line) while restarts go on at the longest delay.
 - It dies with the server: stopped (SIGTERM, then SIGKILL) by `close()`, and killed by Linux when the server
   dies, even by SIGKILL (PR_SET_PDEATHSIG, set in the child before it runs weed).
 - Ready means its S3 port answers an HTTP request.
+- Clients reach it through `front.Front` on the fixed S3 port (it turns SSE-KMS into SSE-S3, see there);
+  weed's own S3 port is picked free at every start, like its other ports.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from zeroserve.objectstore.weed import HOST, WeedLaunch, plan_launch, port_is_free
+from zeroserve.objectstore.front import Front
+from zeroserve.objectstore.weed import HOST, WeedLaunch, free_port, plan_launch, port_is_free
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +83,8 @@ class LocalStore:
         self._memory_limit_mb = memory_limit_mb
         self._clock = clock
         self._process: asyncio.subprocess.Process | None = None
+        self._weed_port: int | None = None  # weed's own S3 port while it answers there
+        self._front = Front(s3_port, lambda: self._weed_port)
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
         self._failed = asyncio.Event()  # set while the state is "failed": waiting for ready is pointless
@@ -134,6 +139,7 @@ class LocalStore:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         await self._stop_process()  # one started while we were stopping the first
+        await self._front.close()
         self.state = "stopped"
 
     async def _stop_process(self) -> None:
@@ -155,11 +161,13 @@ class LocalStore:
             started = self._clock()
             came_up = False
             try:
+                if not await self._listen():
+                    raise _CannotListen()
                 _remove(_recorded(self._folder))  # what a store of a server killed -9 left
                 launch = plan_launch(
                     self._weed,
                     self._folder,
-                    self.s3_port,
+                    free_port(),
                     self._environ,
                     memory_limit_mb=self._memory_limit_mb,
                 )
@@ -167,6 +175,8 @@ class LocalStore:
                 _record(self._folder, launch.leftovers)
                 came_up = await self._run(launch)
                 _remove(launch.leftovers)
+            except _CannotListen:
+                pass  # a failed start like any other, told in last_error
             except Exception as exc:  # our own side failed (disk full, folder gone): same backoff, logged
                 log.exception("local S3 store: supervising it failed")
                 self.last_exit, self.last_error = None, f"could not be started: {exc}"
@@ -192,6 +202,18 @@ class LocalStore:
                 )
             await asyncio.sleep(delay_s)
 
+    async def _listen(self) -> bool:
+        """The front listens on the S3 port (from the first start on; a port taken by another program is
+        retried like a store that fails to start)."""
+        if self._front.listening:
+            return True
+        try:
+            await self._front.start()
+        except OSError as exc:
+            self.last_exit, self.last_error = None, f"cannot listen on port {self.s3_port}: {exc}"
+            return False
+        return True
+
     async def _run(self, launch: WeedLaunch) -> bool:
         """One process from start to exit; True if it answered on its S3 port in between."""
         with self._log_path.open("ab") as output:
@@ -212,9 +234,10 @@ class LocalStore:
         self._process = process
         begun = self._clock()
         exited = asyncio.ensure_future(process.wait())
-        came_up = await self._until_ready(exited)
+        came_up = await self._until_ready(launch.s3_port, exited)
         why = ""
         if came_up:
+            self._weed_port = launch.s3_port
             self.ready_s = round(self._clock() - begun, 3)
             self.state = "running"
             self._failed.clear()
@@ -223,20 +246,21 @@ class LocalStore:
                 "local S3 store ready at %s (pid %d, %.2f s)", self.endpoint_url, process.pid, self.ready_s
             )
         elif not exited.done():
-            why = f"did not answer on port {self.s3_port} within {self._ready_timeout_s:.0f} s, killed; "
+            why = f"did not answer on port {launch.s3_port} within {self._ready_timeout_s:.0f} s, killed; "
             process.kill()
         try:
             returncode = await exited
         finally:
             self._ready.clear()
+            self._weed_port = None
         self.last_exit = returncode
         self.last_error = f"(pid {process.pid}) {why}exited with {_describe(returncode)}: {self._last_line()}"
         return came_up
 
-    async def _until_ready(self, exited: asyncio.Future[int]) -> bool:
+    async def _until_ready(self, port: int, exited: asyncio.Future[int]) -> bool:
         deadline = self._clock() + self._ready_timeout_s
         while not exited.done() and self._clock() < deadline:
-            if await _answers_http(HOST, self.s3_port):
+            if await _answers_http(HOST, port):
                 return True
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(exited), PROBE_INTERVAL_S)
@@ -251,6 +275,10 @@ class LocalStore:
             return "no output"
         lines = [line for line in lines if line]
         return lines[-1] if lines else "no output"
+
+
+class _CannotListen(Exception):
+    pass
 
 
 async def _answers_http(host: str, port: int) -> bool:

@@ -2,10 +2,10 @@
 
 `weed mini` starts a master, a volume server, a filer, the S3 gateway, WebDAV and an admin server with a
 maintenance worker, all in one process, each with an HTTP and a gRPC port, bound to every interface unless
-told. We bind everything to 127.0.0.1, give every service a port we checked is free (the S3 port stays fixed
-across restarts, since clients hold its URL), and turn off what S3 does not need where a flag allows: WebDAV,
-the admin UI, the Iceberg and Lance catalogs, the embedded IAM API, telemetry. The admin server and its worker
-cannot be turned off in mini mode.
+told. We bind everything to 127.0.0.1, give every service a port we checked is free (S3's too: clients hold
+the fixed port of `front.Front`, which forwards to weed's), and turn off what S3 does not need where a flag
+allows: WebDAV, the admin UI, the Iceberg and Lance catalogs, the embedded IAM API, telemetry. The admin
+server and its worker cannot be turned off in mini mode.
 
 Memory, measured on this machine (weed 4.48, `python -m bench --only s3`): ~115 MB RSS idle, of which ~90 MB
 is the 153 MB binary's mapped pages (page cache, shared and reclaimable) and ~25 MB private. Go keeps the heap
