@@ -15,7 +15,7 @@ from typing import Any
 
 from zeroserve.errors import ArtifactError
 from zeroserve.runtimes import codec
-from zeroserve.runtimes.base import Invocation, Outcome, Reply
+from zeroserve.runtimes.base import Invocation, Outcome, Reply, as_model_server_error
 from zeroserve.runtimes.pipeline import Pipeline
 from zeroserve.runtimes.user_script import call_hook, hook
 
@@ -47,8 +47,8 @@ class CustomCodeHandler:
         for invocation in invocations:
             try:
                 outcomes.append(self._handle(invocation))
-            except Exception as exc:
-                outcomes.append(exc)
+            except Exception as exc:  # the toolkit answers whatever a hook raised as a 400
+                outcomes.append(as_model_server_error(exc))
         return outcomes
 
     def _handle(self, invocation: Invocation) -> Reply:
@@ -74,7 +74,5 @@ class CustomCodeHandler:
 
 def _default_predict(data: Any, model: Any) -> Any:
     """The toolkit's default predict_fn: call the model like a transformers pipeline."""
-    if isinstance(data, dict):
-        inputs, parameters = codec.split_request(data)
-        return model(inputs, **parameters)
-    return model(data)
+    inputs, parameters = codec.split_request(data)
+    return model(inputs, **parameters)

@@ -62,6 +62,7 @@ def load_pipeline(bundle_dir: Path, manifest: BundleManifest, *, threads: int | 
             mask_token=manifest.mask_token,
             mask_token_id=manifest.mask_token_id,
             unk_token_id=manifest.unk_token_id,
+            truncate_by_default=manifest.truncation,
         )
         return Pipeline(make_task(manifest.task, context), encoder, model.result())
 

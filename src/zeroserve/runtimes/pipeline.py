@@ -70,8 +70,12 @@ class Pipeline:
             row += count
             try:
                 if not plan.allow_truncation and any(e.overflowing for e in rows.encodings):
+                    # The toolkit's model fails on such an input (a 400 about tensor sizes); say why instead.
                     limit = self.encoder.max_length
-                    raise ClientInputError(f"input is over the model's {limit} tokens and truncation is off")
+                    raise ClientInputError(
+                        f"the input is longer than this model's maximum of {limit} tokens; pass "
+                        '"truncation": true in "parameters" to cut it to fit'
+                    )
                 results[i] = plan.finish(rows)
             except Exception as exc:
                 results[i] = exc

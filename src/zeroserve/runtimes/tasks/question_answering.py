@@ -28,9 +28,11 @@ class QuestionAnswering(TaskBase):
 
     def plan(self, inputs: Any, parameters: Mapping[str, Any]) -> Plan:
         examples, was_list = _parse_inputs(inputs)
-        top_k = int_param(parameters, "top_k", 1)
+        # `topk` is the pipeline's deprecated spelling; unknown parameters it ignores, and so does this task.
+        top_k = int_param(parameters, "top_k" if parameters.get("top_k") is not None else "topk", 1)
         max_answer_len = int_param(parameters, "max_answer_len", 15)
         impossible = bool_param(parameters, "handle_impossible_answer", False)
+        align = bool_param(parameters, "align_to_words", True)
 
         def finish(rows: Rows) -> Any:
             results = [
@@ -42,6 +44,7 @@ class QuestionAnswering(TaskBase):
                     top_k,
                     max_answer_len,
                     impossible,
+                    align,
                 )
                 for i, ((_, context), encoding) in enumerate(zip(examples, rows.encodings, strict=True))
             ]
@@ -65,6 +68,7 @@ def _answers(
     top_k: int,
     max_answer_len: int,
     impossible: bool,
+    align_to_words: bool = True,
 ) -> Any:
     width = len(encoding.ids)
     # Only context tokens (sequence id 1) may start or end an answer.
@@ -78,24 +82,36 @@ def _answers(
     flat = candidates.ravel()
     # Excluded tokens have probability ~0, so the best spans are among the few largest products; a partial
     # sort of those avoids sorting all width^2 candidates.
-    wanted = min(flat.size, top_k + 8)
+    # The pipeline looks at more spans when it aligns to words, since several collapse into one answer.
+    candidates_wanted = top_k * 2 + 10 if align_to_words else top_k
+    wanted = min(flat.size, candidates_wanted + 8)
     best = np.argpartition(-flat, wanted - 1)[:wanted]
     order = best[np.argsort(-flat[best], kind="stable")]
     answers: list[dict[str, Any]] = []
+    taken = 0
     for index in order:
         s, e = divmod(int(index), width)
         if not (allowed[s] and allowed[e]):
             continue
+        taken += 1
         char_start, char_end = encoding.offsets[s][0], encoding.offsets[e][1]
-        answers.append(
-            {
-                "score": float(flat[index]),
-                "start": char_start,
-                "end": char_end,
-                "answer": context[char_start:char_end],
-            }
-        )
-        if len(answers) == top_k:
+        if align_to_words:
+            # As the pipeline: widen the span to whole words, so an answer never starts or ends mid-word.
+            first, last = encoding.word_ids[s], encoding.word_ids[e]
+            first_chars = None if first is None else encoding.word_to_chars(first, 1)
+            last_chars = None if last is None else encoding.word_to_chars(last, 1)
+            if first_chars is not None and last_chars is not None:
+                char_start, char_end = first_chars[0], last_chars[1]
+        text = context[char_start:char_end]
+        # Spans that give the same text (ignoring case) are one answer whose score is their sum.
+        same = next((a for a in answers if a["answer"].lower() == text.lower()), None)
+        if same is not None:
+            same["score"] += float(flat[index])
+        else:
+            answers.append(
+                {"score": float(flat[index]), "start": char_start, "end": char_end, "answer": text}
+            )
+        if taken == candidates_wanted:
             break
     if impossible:
         answers.append({"score": null_score, "start": 0, "end": 0, "answer": ""})

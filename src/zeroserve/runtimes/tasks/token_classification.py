@@ -2,6 +2,9 @@
 
 Per token: {entity, score, index, word, start, end}, special tokens skipped, labels in `ignore_labels`
 (default ["O"]) dropped, as transformers' pipeline does. Grouped: {entity_group, score, word, start, end}.
+Of the pipeline's other parameters, `grouped_entities` is understood; the rest (offset_mapping, stride,
+is_split_into_words, ...) are refused as not supported, and a parameter the pipeline does not know is the
+pipeline's error.
 """
 
 from __future__ import annotations
@@ -12,18 +15,36 @@ from typing import Any
 import numpy as np
 from tokenizers import Encoding
 
+from zeroserve.runtimes import task_names as t
 from zeroserve.runtimes.base import ClientInputError
-from zeroserve.runtimes.tasks.plan import Plan, Rows, TaskBase, softmax, text_or_texts, unwrap_single
+from zeroserve.runtimes.tasks.plan import (
+    Plan,
+    Rows,
+    TaskBase,
+    check_parameters,
+    softmax,
+    text_or_texts,
+    unsupported_parameter,
+    unwrap_single,
+)
 
 _STRATEGIES = ("none", "simple")
+_SUPPORTED = frozenset({"ignore_labels", "aggregation_strategy", "grouped_entities"})
+_PARAMETERS = _SUPPORTED | {"ignore_subwords", "offset_mapping", "is_split_into_words", "stride", "delimiter"}
 
 
 class TokenClassification(TaskBase):
     token_level = True
 
     def plan(self, inputs: Any, parameters: Mapping[str, Any]) -> Plan:
+        check_parameters(parameters, _PARAMETERS, t.TOKEN_CLASSIFICATION)
+        for name in parameters:
+            if name in _PARAMETERS - _SUPPORTED and parameters[name] not in (None, False):
+                raise unsupported_parameter(name)
         texts, was_list = text_or_texts(inputs)
         strategy = parameters.get("aggregation_strategy") or "none"
+        if parameters.get("grouped_entities") is not None and parameters.get("aggregation_strategy") is None:
+            strategy = "simple" if parameters["grouped_entities"] else "none"
         if not isinstance(strategy, str) or strategy.lower() not in _STRATEGIES:
             raise ClientInputError(
                 f"parameter `aggregation_strategy` must be one of {', '.join(_STRATEGIES)}"
