@@ -19,18 +19,23 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from zeroserve.runtimes import task_names as t
-from zeroserve.runtimes.pipeline import Pipeline
 
 PROBES = 200
 _SEED = 13
 _WORDS_PER_TEXT = (6, 24)
+
+
+class Answers(Protocol):
+    """What the gate needs of a model: the serving pipeline's `run` (one answer or exception per request)."""
+
+    def run(self, requests: Sequence[tuple[Any, Mapping[str, Any]]]) -> list[Any]: ...
 
 
 @dataclass(frozen=True)
@@ -65,8 +70,8 @@ class FidelityReport:
 
 def measure(
     task: str,
-    fp32: Pipeline,
-    int8: Pipeline,
+    fp32: Answers,
+    int8: Answers,
     vocabulary: Sequence[str],
     *,
     probes: int = PROBES,
