@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import pytest
 from parity_cases import CASES
-from parity_models import bundle
+from parity_models import checkpoint, task_of
 from toolkit_reference import ToolkitAnswer, parity_python, run_toolkit
-
-from models import source_of
 
 
 @pytest.fixture(scope="session")
@@ -15,13 +13,13 @@ def toolkit_answers() -> dict[str, list[ToolkitAnswer]]:
     python = parity_python()
     if python is None:
         pytest.skip("the reference toolkit's venv is absent: run `make parity-venv` (make test builds it)")
-    tasks = list(CASES)
+    names = list(CASES)
     models = [
         {
-            "model_dir": source_of(bundle(task, "onnx")),
-            "task": task,
-            "cases": [(body, content_type, accept) for _, body, content_type, accept in CASES[task]],
+            "model_dir": checkpoint(name),
+            "task": task_of(name),
+            "cases": [(body, content_type, accept) for _, body, content_type, accept in CASES[name]],
         }
-        for task in tasks
+        for name in names
     ]
-    return dict(zip(tasks, run_toolkit(python, models), strict=True))
+    return dict(zip(names, run_toolkit(python, models), strict=True))

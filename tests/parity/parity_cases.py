@@ -1,6 +1,7 @@
 """The requests the parity suite sends to both zeroserve and the real toolkit, task by task.
 
-Each case is (id, body, content_type, accept); a body that is not bytes is sent as JSON. Cases where
+CASES maps a model (a task's tiny BERT, or the packaged MiniLM) to its cases. Each case is (id, body,
+content_type, accept); a body that is not bytes is sent as JSON. Cases where
 zeroserve chooses to differ (docs/api-coverage.md, "Differences from the Hugging Face container") are
 listed in KNOWN_DIFFERENCES with the reason, and the suite asserts that they still differ.
 """
@@ -243,6 +244,12 @@ CASES = {
     "token-classification": token_classification(),
     "question-answering": question_answering(),
     "zero-shot-classification": zero_shot_classification(),
+    # The packaged MiniLM with its real weights: embeddings users compare by cosine.
+    "minilm-feature-extraction": [
+        c
+        for c in feature_extraction()
+        if c[0] in ("string", "list", "unicode", "long-input-truncation", "accept-npy")
+    ],
 }
 
 # (task, case id) -> why zeroserve answers differently on purpose (see docs/api-coverage.md).

@@ -1,7 +1,7 @@
 """zeroserve answers every request as the real sagemaker-huggingface-inference-toolkit 2.6.0 does.
 
-For each task and case (tests/parity/parity_cases.py) the toolkit's own handler answers in the `.venv-parity`
-interpreter (transformers 4.x), and zeroserve's default handler answers on the same tiny checkpoint, with the
+For each model and case (tests/parity/parity_cases.py) the toolkit's own handler answers in the `.venv-parity`
+interpreter (transformers 4.x), and zeroserve's default handler answers on the same checkpoint, with the
 PyTorch runtime and with the fp32 ONNX runtime. Both must succeed or both fail; successes must have the
 same content type, nesting, keys, labels and tokens, and scores within the runtime's tolerance; failures must
 be the model server's 400 body (code, type, message).
@@ -29,16 +29,16 @@ TOLERANCE = {"torch": 1e-5, "onnx": 2e-4}
 
 
 @cache
-def handler(task: str, runtime: str) -> Handler:
-    return load_handler(bundle(task, runtime), threads=1)
+def handler(model: str, runtime: str) -> Handler:
+    return load_handler(bundle(model, runtime), threads=1)
 
 
 def _params() -> list[Any]:
     params = []
-    for task, cases in CASES.items():
+    for model, cases in CASES.items():
         for index, (case_id, *_) in enumerate(cases):
             for runtime in ("torch", "onnx"):
-                reason = KNOWN_DIFFERENCES.get((task, case_id))
+                reason = KNOWN_DIFFERENCES.get((model, case_id))
                 marks = []
                 if reason and runtime == "torch":
                     # Asserted to differ where the numbers are tight; a case that starts to match fails.
@@ -46,21 +46,21 @@ def _params() -> list[Any]:
                 elif reason:
                     marks = [pytest.mark.skip(reason=f"known difference, checked on torch: {reason}")]
                 params.append(
-                    pytest.param(task, index, runtime, id=f"{task}-{case_id}-{runtime}", marks=marks)
+                    pytest.param(model, index, runtime, id=f"{model}-{case_id}-{runtime}", marks=marks)
                 )
     return params
 
 
-@pytest.mark.parametrize(("task", "index", "runtime"), _params())
+@pytest.mark.parametrize(("model", "index", "runtime"), _params())
 def test_answer_matches_the_toolkit(
-    toolkit_answers: dict[str, list[ToolkitAnswer]], task: str, index: int, runtime: str
+    toolkit_answers: dict[str, list[ToolkitAnswer]], model: str, index: int, runtime: str
 ) -> None:
-    _, body, content_type, accept = CASES[task][index]
-    expected = toolkit_answers[task][index]
+    _, body, content_type, accept = CASES[model][index]
+    expected = toolkit_answers[model][index]
     invocation = Invocation(
         body=body_bytes(body), content_type=content_type or "", accept=accept or "application/json"
     )
-    (outcome,) = handler(task, runtime).handle_batch([invocation])
+    (outcome,) = handler(model, runtime).handle_batch([invocation])
     if not expected.ok:
         assert isinstance(outcome, ModelServerError), f"toolkit failed ({expected.message!r}), we answered"
         error = json.loads(str(outcome))
