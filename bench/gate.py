@@ -46,11 +46,12 @@ def run(ctx: Context) -> Section:
         ("MiniLM embeddings (packaged, real weights)", minilm_dir(), "feature-extraction"),
     ]
     if not ctx.quick:
-        cases.append(
-            (models.minilm_classifier().name, models.minilm_classifier().checkpoint, "text-classification")
-        )
+        sized = [models.minilm_classifier(), *(models.sized_classifier(name) for name in models.SIZES)]
+        # Without a trained model the sentiment source is the MiniLM classifier itself: list it once.
         cases += [
-            (name, models.sized_classifier(name).checkpoint, "text-classification") for name in models.SIZES
+            (s.name, s.checkpoint, "text-classification")
+            for s in sized
+            if s.checkpoint != sentiment.checkpoint
         ]
     rows, minilm_gate_s = [], float("nan")
     for name, checkpoint, task in cases:
