@@ -217,6 +217,12 @@ def zero_shot_classification() -> list[Case]:
             None,
         ),
         (
+            "multi-class-alias",
+            {"inputs": "The battery died.", "parameters": {**labels, "multi_class": True}},
+            JSON,
+            None,
+        ),
+        (
             "template",
             {
                 "inputs": "The battery died.",
