@@ -44,7 +44,7 @@ from zeroserve.runtimes.manifest import (
 )
 from zeroserve.runtimes.pipeline import Pipeline
 from zeroserve.runtimes.requirements import check_requirements
-from zeroserve.runtimes.tasks import TaskContext, make_task, task_class
+from zeroserve.runtimes.tasks import make_task
 from zeroserve.runtimes.tokenizer import TextEncoder
 
 MODEL_FILE = "model.onnx"
@@ -204,29 +204,16 @@ def _convert_to_onnx(
 
 def _fidelity(work: Path, manifest: BundleManifest, fp32: Path, int8: Path) -> fidelity.FidelityReport:
     """int8 against fp32 through the serving pipeline, on the task's probe set."""
+    from zeroserve.runtimes.loader import load_encoder, task_context
     from zeroserve.runtimes.onnx import OnnxModel
 
+    # Probes are judged with truncation on, so an over-long probe is compared rather than refused.
+    gate_manifest = replace(manifest, truncation=True)
+
     def pipeline(path: Path) -> Pipeline:
-        encoder = TextEncoder.from_file(
-            work / "tokenizer.json",
-            max_length=manifest.max_length,
-            pad_token=manifest.pad_token,
-            pad_token_id=manifest.pad_token_id,
-            truncation_strategy=task_class(manifest.task).truncation_strategy,
-            input_names=manifest.input_names,
-        )
-        context = TaskContext(
-            encoder=encoder,
-            labels=manifest.labels,
-            problem_type=manifest.problem_type,
-            mask_token=manifest.mask_token,
-            mask_token_id=manifest.mask_token_id,
-            unk_token_id=manifest.unk_token_id,
-            truncate_by_default=True,
-        )
-        return Pipeline(
-            make_task(manifest.task, context), encoder, OnnxModel(path, manifest.output_names, optimize=True)
-        )
+        encoder = load_encoder(work, gate_manifest)
+        task = make_task(manifest.task, task_context(gate_manifest, encoder))
+        return Pipeline(task, encoder, OnnxModel(path, manifest.output_names, optimize=True))
 
     reference, candidate = pipeline(fp32), pipeline(int8)
     vocabulary = sorted(reference.encoder.tokenizer.get_vocab())

@@ -25,6 +25,8 @@ class Rows:
 
     encodings: list[Encoding]
     outputs: dict[str, np.ndarray]
+    # Rows per sequence of the plan, for a task that reads long inputs in windows (else one each).
+    windows: list[int] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,9 @@ class Task(Protocol):
     token_level: bool
     # Upper bound on padded tokens per forward pass; token-level vocab outputs need a smaller one.
     max_batch_tokens: int
+    # Read over-long inputs in windows of this many tokens sharing `window_stride` (None: one window).
+    window_length: int | None
+    window_stride: int
 
     def plan(self, inputs: Any, parameters: Mapping[str, Any]) -> Plan: ...
 
@@ -72,6 +77,8 @@ class TaskBase:
     truncation_strategy = LONGEST_FIRST
     token_level = False
     max_batch_tokens = 8192
+    window_length: int | None = None
+    window_stride = 0
 
     def __init__(self, context: TaskContext) -> None:
         self.context = context
