@@ -4,7 +4,8 @@ For each model and case (tests/parity/parity_cases.py) the toolkit's own handler
 interpreter (transformers 4.x), and zeroserve's default handler answers on the same checkpoint, with the
 PyTorch runtime and with the fp32 ONNX runtime. Both must succeed or both fail; successes must have the
 same content type, nesting, keys, labels and tokens, and scores within the runtime's tolerance; failures must
-be the model server's 400 body (code, type, message).
+be the model server's 400 body (code, type, message). Scores must agree within 1e-6 on PyTorch (embeddings 1e-5)
+and 2e-4 on ONNX.
 """
 
 from __future__ import annotations
@@ -18,14 +19,16 @@ from typing import Any
 import numpy as np
 import pytest
 from parity_cases import CASES, KNOWN_DIFFERENCES
-from parity_models import bundle
+from parity_models import bundle, task_of
 from toolkit_reference import ToolkitAnswer, body_bytes
 
 from zeroserve.runtimes.base import Handler, Invocation, ModelServerError, Reply
 from zeroserve.runtimes.loader import load_handler
 
 # PyTorch runs the same kernels as the toolkit's transformers; ONNX Runtime fuses and reorders float math.
-TOLERANCE = {"torch": 1e-5, "onnx": 2e-4}
+# Raw embeddings (hidden states near 1) differ by ~1e-6 between eager and SDPA attention; scores do not.
+TOLERANCE = {"torch": 1e-6, "onnx": 2e-4}
+EMBEDDING_TOLERANCE = {"torch": 1e-5, "onnx": 2e-4}
 
 
 @cache
@@ -73,7 +76,7 @@ def test_answer_matches_the_toolkit(
     assert_same(
         decode(outcome.body, outcome.content_type),
         decode(expected.body, expected.content_type),
-        tol=TOLERANCE[runtime],
+        tol=(EMBEDDING_TOLERANCE if task_of(model) == "feature-extraction" else TOLERANCE)[runtime],
     )
 
 
