@@ -186,20 +186,28 @@ def _convert_to_onnx(
         if quantize is True:
             decision = {"mode": "forced", "served": "int8", "reason": "ZEROSERVE_QUANTIZE=true"}
         else:
-            report = _fidelity(work, manifest, fp32, int8)
-            served = "int8" if report.passed else "fp32"
-            decision = {
-                "mode": "gate",
-                "served": served,
-                "reason": report.summary() + ("" if report.passed else "; serving fp32 ONNX"),
-                "report": report.to_dict(),
-            }
+            decision = _gate(work, manifest, fp32, int8)
     chosen = scratch / f"model.{decision['served']}.onnx"
     convert.optimize(chosen, work / MODEL_FILE)
     # Open the final file exactly as a worker will, so a bundle that cannot load never gets published.
     convert.run_onnx(work / MODEL_FILE, sample, disable_optimizations=True)
     shutil.rmtree(scratch)
     return decision
+
+
+def _gate(work: Path, manifest: BundleManifest, fp32: Path, int8: Path) -> dict[str, Any]:
+    """The fidelity gate's decision. A gate that cannot run keeps the safe choice, fp32, and says why."""
+    try:
+        report = _fidelity(work, manifest, fp32, int8)
+    except Exception as exc:
+        reason = f"the int8 fidelity gate could not run ({type(exc).__name__}: {exc}); serving fp32 ONNX"
+        return {"mode": "gate", "served": "fp32", "reason": _one_line(reason)}
+    return {
+        "mode": "gate",
+        "served": "int8" if report.passed else "fp32",
+        "reason": report.summary() + ("" if report.passed else "; serving fp32 ONNX"),
+        "report": report.to_dict(),
+    }
 
 
 def _fidelity(work: Path, manifest: BundleManifest, fp32: Path, int8: Path) -> fidelity.FidelityReport:

@@ -134,3 +134,17 @@ def test_minilm_embeddings_fail_the_gate_so_deploy_serves_fp32(tmp_path: Path) -
     assert "serving fp32 ONNX" in decision["reason"]
     # The gate's own cost is recorded; the target is <= 2 s for this model (BENCHMARKS.md).
     assert 0 < decision["report"]["gate_s"] < 30
+
+
+def test_a_gate_that_cannot_run_serves_fp32_and_says_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: Any, **kwargs: Any) -> fidelity.FidelityReport:
+        raise RuntimeError("probe set exploded")
+
+    monkeypatch.setattr(fidelity, "measure", broken)
+    source = make_tiny_bert(tmp_path / "src")
+    manifest = build_bundle(source, tmp_path / "bundle", quantize=None)
+    assert manifest.runtime == "onnx" and not manifest.quantized
+    assert manifest.quantization["served"] == "fp32"
+    assert "could not run (RuntimeError: probe set exploded)" in manifest.quantization["reason"]
