@@ -147,3 +147,5 @@ def test_status_shows_what_the_fidelity_gate_chose_for_the_endpoint(
     assert model["runtime"] == "onnx" and model["task"] == "text-classification"
     assert model["quantization"] == "gate" and model["weights"] in ("int8", "fp32")
     assert "text-classification probes" in model["reason"]
+    # The deploy log says the same, once per converted bundle.
+    assert f"serves onnx {model['weights']}: {model['reason']}" in server.log_path.read_text()
