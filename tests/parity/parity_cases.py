@@ -336,6 +336,14 @@ CASES = {
     "token-classification": token_classification(),
     "question-answering": question_answering(),
     "zero-shot-classification": zero_shot_classification(),
+    # A custom inference.py (input_fn, predict_fn, output_fn) on the tiny sentiment model.
+    "custom-script": [
+        ("hooks", {"text": REVIEWS[0]}, JSON, None),
+        ("hooks-accept-any", {"text": REVIEWS[1]}, JSON, "*/*"),
+        ("hooks-csv-type", b'{"text": "csv"}', CSV, None),
+        ("hook-raises", {"text": "boom"}, JSON, None),
+        ("input-fn-fails", b"{not json", JSON, None),
+    ],
     # The packaged MiniLM with its real weights: embeddings users compare by cosine.
     "minilm-feature-extraction": [
         c

@@ -85,6 +85,9 @@ def main() -> None:
         context = _Context(model["model_dir"])
         service.initialize(context)
         answers.append([_answer(service, context, case) for case in model["cases"]])
+        # A container serves one model: forget this one's code/ (on sys.path, `inference` imported).
+        sys.path[:] = [p for p in sys.path if p != os.path.join(model["model_dir"], "code")]
+        sys.modules.pop("inference", None)
     json.dump({"answers": answers}, sys.stdout)
 
 

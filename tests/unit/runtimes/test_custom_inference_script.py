@@ -74,6 +74,35 @@ def test_all_four_hooks_replace_the_defaults(artifact: Callable[..., Path]) -> N
     assert reply == Reply(body=b"tokens=4 via text/plain", content_type="text/plain")
 
 
+def test_hooks_get_json_and_csv_bodies_as_text_and_a_wildcard_accept_as_json(
+    artifact: Callable[..., Path],
+) -> None:
+    bundle = artifact(
+        {
+            "inference.py": """
+                def transform_fn(model, input_data, content_type, accept):
+                    return {"body": type(input_data).__name__, "content_type": content_type, "accept": accept}
+            """
+        }
+    )
+    handler = load_handler(bundle)
+    as_json, as_csv, as_bytes = handler.handle_batch(
+        [
+            invoke({"inputs": "x"}, accept="*/*"),
+            invoke(b"inputs\nx\n", content_type="text/csv", accept=""),
+            invoke(b"\x00\x01", content_type="application/octet-stream", accept="application/json"),
+        ]
+    )
+    # The toolkit decodes UTF-8 for application/json and text/csv before calling the hooks.
+    assert answer(as_json) == {
+        "body": "str",
+        "content_type": "application/json",
+        "accept": "application/json",
+    }
+    assert answer(as_csv) == {"body": "str", "content_type": "text/csv", "accept": "application/json"}
+    assert answer(as_bytes)["body"] == "bytes"
+
+
 def test_transform_fn_gets_the_default_model(
     artifact: Callable[..., Path], bundle_for: Callable[..., Path]
 ) -> None:
