@@ -6,9 +6,26 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint bench clean
+# Test-only: the real sagemaker-huggingface-inference-toolkit, the reference the parity tests compare with.
+# It needs transformers 4.x (2.6.0 imports is_tf_available, gone in 5.x), so it lives in its own venv; its
+# declared dependencies (audio, the Java model server's runtime) are not needed to call its handler, so
+# it is installed with --no-deps plus exactly what its handler imports. About 30 s, once.
+PARITY_VENV := .venv-parity
+PARITY_STAMP := $(PARITY_VENV)/.installed
+
+.PHONY: install run test lint bench clean parity-venv
 
 install: $(STAMP)
+
+parity-venv: $(PARITY_STAMP)
+
+$(PARITY_STAMP): Makefile
+	$(PYTHON) -m venv $(PARITY_VENV)
+	$(PARITY_VENV)/bin/python -m pip install -q torch==2.13.0
+	$(PARITY_VENV)/bin/python -m pip install -q 'transformers==4.57.6'
+	$(PARITY_VENV)/bin/python -m pip install -q --no-deps sagemaker-huggingface-inference-toolkit==2.6.0 \
+		sagemaker-inference==1.10.1 multi-model-server==1.1.11 psutil pillow scipy six
+	touch $(PARITY_STAMP)
 
 # torch first and pinned: this exact version is a CPU wheel available offline here; letting a dependency
 # pull torch would download a multi-GB CUDA build.
@@ -27,11 +44,11 @@ lint: install
 	$(BIN)/ruff check src tests bench examples
 	$(BIN)/mypy
 
-test: install lint
+test: install lint parity-venv
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
 
 bench: install
 	HF_HUB_OFFLINE=1 $(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(PARITY_VENV) .pytest_cache .mypy_cache .ruff_cache

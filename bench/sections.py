@@ -4,9 +4,33 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from bench import burst, coldstart, cost, length, localstore, runtimes, size, throughput, training, warm
+from bench import (
+    burst,
+    coldstart,
+    cost,
+    gate,
+    length,
+    localstore,
+    runtimes,
+    size,
+    throughput,
+    training,
+    warm,
+)
 
 SECTIONS: dict[str, ModuleType] = {
     module.NAME: module
-    for module in (coldstart, warm, burst, length, size, runtimes, throughput, cost, localstore, training)
+    for module in (
+        coldstart,
+        warm,
+        burst,
+        length,
+        size,
+        runtimes,
+        throughput,
+        cost,
+        localstore,
+        gate,
+        training,
+    )
 }

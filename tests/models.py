@@ -105,12 +105,14 @@ def tiny_bundle(
     num_labels: int = 2,
     id2label: Mapping[int, str] | None = None,
     runtime: str = "onnx",
-    quantize: bool = True,
+    quantize: bool | None = True,
+    truncation: bool = False,
     code_files: Mapping[str, str] | None = None,
     cache_dir: Path | None = None,
 ) -> Path:
     """Build (or reuse) a bundle of a tiny BERT. Returns the bundle directory; its checkpoint sits beside it
-    in `<bundle>.src`. `code_files` maps paths under `code/` to their text (custom inference.py tests)."""
+    in `<bundle>.src`. `quantize=None` lets the fidelity gate choose. `code_files` maps paths under `code/`
+    to their text (custom inference.py tests)."""
     from zeroserve.runtimes.export import build_bundle
 
     key = json.dumps(
@@ -120,6 +122,7 @@ def tiny_bundle(
             sorted((id2label or {}).items()),
             runtime,
             quantize,
+            truncation,
             sorted((code_files or {}).items()),
             _exporter_fingerprint(),
         ]
@@ -142,7 +145,7 @@ def tiny_bundle(
             os.rename(scratch, source)
         except OSError:
             shutil.rmtree(scratch, ignore_errors=True)
-    build_bundle(source, bundle, task=task, runtime=runtime, quantize=quantize)
+    build_bundle(source, bundle, task=task, runtime=runtime, quantize=quantize, truncation=truncation)
     return bundle
 
 

@@ -40,9 +40,13 @@ def test_endpoint_status_went_to_in_service_with_serverless_config(sm: Any, tiny
 
 @pytest.mark.parametrize(
     ("body", "fragment"),
-    [(b"{not json", "JSON"), (json.dumps({"text": "no inputs key"}).encode(), "inputs")],
+    [
+        (b"{not json", "Expecting property name enclosed in double quotes"),
+        (json.dumps({"texts": "neither inputs nor a text pair"}).encode(), "text_pair"),
+        (json.dumps({"inputs": "x", "parameters": {"bogus": 1}}).encode(), "unexpected keyword argument"),
+    ],
 )
-def test_bad_request_body_is_model_error_with_original_status_400(
+def test_bad_request_is_model_error_quoting_the_model_servers_error_body(
     rt: Any, tiny_endpoint: str, body: bytes, fragment: str
 ) -> None:
     with pytest.raises(ClientError) as caught:
@@ -51,8 +55,29 @@ def test_bad_request_body_is_model_error_with_original_status_400(
     assert error["Error"]["Code"] == "ModelError"
     assert error["ResponseMetadata"]["HTTPStatusCode"] == 424
     assert error["OriginalStatusCode"] == 400
-    assert fragment in error["Error"]["Message"]
-    assert error["Error"]["Message"].startswith("Received client error (400) from primary")
+    message = error["Error"]["Message"]
+    # SageMaker's relay of the Hugging Face container's model server: its pretty-printed JSON, quoted.
+    assert message.startswith('Received client error (400) from primary with message "{\n  "code": 400,\n')
+    assert '}\n". See ' in message
+    container_body = json.loads(error["OriginalMessage"])
+    assert container_body["code"] == 400 and container_body["type"] == "InternalServerException"
+    assert fragment in container_body["message"]
+
+
+def test_a_body_without_inputs_is_the_inputs_as_on_sagemaker(rt: Any, tiny_endpoint: str) -> None:
+    pair = invoke_json(rt, tiny_endpoint, {"text": "I love this movie", "text_pair": "So do I"})
+    assert set(pair) == {"label", "score"}
+
+
+def test_an_input_over_the_models_window_is_refused_unless_truncation_is_asked_for(
+    rt: Any, tiny_endpoint: str
+) -> None:
+    long_text = "word " * 600
+    with pytest.raises(ClientError) as caught:
+        invoke_json(rt, tiny_endpoint, {"inputs": long_text})
+    assert "512 tokens" in json.loads(caught.value.response["OriginalMessage"])["message"]
+    answer = invoke_json(rt, tiny_endpoint, {"inputs": long_text, "parameters": {"truncation": True}})
+    assert answer[0]["label"] in {"NEGATIVE", "POSITIVE"}
 
 
 def test_unknown_endpoint_is_validation_error(rt: Any, server: ServerProcess) -> None:
@@ -112,3 +137,15 @@ def test_bad_artifact_fails_its_endpoint_with_a_reason_and_touches_nothing_else(
     sm.delete_endpoint(EndpointName=name)
     assert sm.describe_model(ModelName=name)["ModelName"] == name
     assert sm.describe_endpoint_config(EndpointConfigName=name)["EndpointConfigName"] == name
+
+
+def test_status_shows_what_the_fidelity_gate_chose_for_the_endpoint(
+    server: ServerProcess, tiny_endpoint: str
+) -> None:
+    status = httpx.get(f"{server.url}/zeroserve/status").json()
+    model = status["endpoints"][tiny_endpoint]["variants"][0]["model"]
+    assert model["runtime"] == "onnx" and model["task"] == "text-classification"
+    assert model["quantization"] == "gate" and model["weights"] in ("int8", "fp32")
+    assert "text-classification probes" in model["reason"]
+    # The deploy log says the same, once per converted bundle.
+    assert f"serves onnx {model['weights']}: {model['reason']}" in server.log_path.read_text()

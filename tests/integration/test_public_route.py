@@ -34,6 +34,16 @@ def test_predict_answers_label_probability_and_message(server: Any, tiny_endpoin
     assert int(shown.group(2)) == round(answer["probability"] * 100)
 
 
+def test_a_review_longer_than_the_models_window_is_truncated_not_refused(
+    server: Any, tiny_endpoint: str
+) -> None:
+    long_review = "a long and winding review of a film " * 120  # ~1,000 tokens, over BERT's 512
+    refused = httpx.post(f"{server.url}/endpoints/{tiny_endpoint}/invocations", json={"inputs": long_review})
+    assert refused.status_code == 424  # InvokeEndpoint refuses it, as SageMaker's container does
+    answer = predict(server, tiny_endpoint, {"text": long_review})
+    assert answer.status_code == 200 and answer.json()["label"] in ("negative", "positive")
+
+
 def test_unnamed_labels_map_to_negative_and_positive(sm: Any, server: Any, tmp_path: Path) -> None:
     tarball = pack_model(make_tiny_bert(tmp_path / "model", num_labels=2, seed=3), tmp_path / "model.tar.gz")
     name = f"unnamed-{uuid.uuid4().hex[:8]}"

@@ -77,6 +77,14 @@ def error_code(exc: BaseException, plane: Plane) -> str:
     return rule_for(exc).code(plane)
 
 
+def _container_body(message: str) -> str:
+    """What the container answered, as SageMaker's OriginalMessage carries it: the part its ModelError
+    message quotes (`Received client error (400) from primary with message "<body>". See ...`)."""
+    head, tail = ' with message "', '". See '
+    start, end = message.find(head), message.rfind(tail)
+    return message[start + len(head) : end] if 0 <= start < end else message
+
+
 def error_response(exc: BaseException, plane: Plane) -> Response:
     rule = rule_for(exc)
     code = rule.code(plane)
@@ -88,7 +96,9 @@ def error_response(exc: BaseException, plane: Plane) -> Response:
     body: dict[str, object] = {"__type": code, "message": message}
     if isinstance(exc, errors.ModelError):
         body.update(
-            OriginalStatusCode=exc.original_status, OriginalMessage=message, LogStreamArn=exc.log_stream
+            OriginalStatusCode=exc.original_status,
+            OriginalMessage=_container_body(message),
+            LogStreamArn=exc.log_stream,
         )
     content_type = "application/json" if plane == "runtime" else "application/x-amz-json-1.1"
     return Response(

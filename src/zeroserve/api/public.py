@@ -58,8 +58,9 @@ def prediction(answer: Any) -> dict[str, Any]:
 
 
 def _as_invocation(request: Request, text: str) -> Request:
-    """The same request, as an InvokeEndpoint of `{"inputs": text}` would have arrived."""
-    body = json.dumps({"inputs": text}).encode()
+    """The same request, as an InvokeEndpoint of `{"inputs": text}` would have arrived. This friendly route
+    truncates a review longer than the model's window, where InvokeEndpoint refuses it as SageMaker does."""
+    body = json.dumps({"inputs": text, "parameters": {"truncation": True}}).encode()
     scope = dict(request.scope)
     scope["headers"] = [
         (b"content-type", b"application/json"),

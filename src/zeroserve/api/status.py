@@ -3,6 +3,9 @@ For people, the dashboard and tests; SageMaker has no equivalent."""
 
 from __future__ import annotations
 
+import json
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from starlette.requests import Request
@@ -23,6 +26,7 @@ def snapshot(router: Router) -> dict[str, Any]:
                     "memory_mb": d.memory_mb,
                     "max_concurrency": d.max_concurrency,
                     "provisioned": d.min_workers,
+                    "model": bundle_summary(d.bundle_dir),
                     "inflight": route.gate.inflight,
                     "queued": route.gate.queued,
                     "starting": variant_pool.starting,
@@ -43,6 +47,24 @@ def snapshot(router: Router) -> dict[str, Any]:
         "memory_budget_mb": router.pool.memory_budget_mb,
         "reserved_mb": router.pool.reserved_mb,
         "endpoints": endpoints,
+    }
+
+
+@lru_cache(maxsize=4096)
+def bundle_summary(bundle_dir: str) -> dict[str, Any]:
+    """What a variant's workers load, from its bundle's manifest: runtime, int8 or fp32 and why (the
+    deploy-time fidelity gate's verdict). Bundles never change once published, so each is read once."""
+    try:
+        manifest = json.loads((Path(bundle_dir) / "bundle.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    quantization = manifest.get("quantization") or {}
+    return {
+        "runtime": manifest.get("runtime"),
+        "task": manifest.get("task"),
+        "weights": quantization.get("served", "int8" if manifest.get("quantized") else "fp32"),
+        "quantization": quantization.get("mode"),
+        "reason": quantization.get("reason") or manifest.get("fallback_reason"),
     }
 
 

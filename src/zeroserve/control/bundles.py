@@ -11,6 +11,7 @@ import asyncio
 import dataclasses
 import hashlib
 import json
+import logging
 import os
 import sys
 from collections.abc import Mapping
@@ -19,26 +20,60 @@ from pathlib import Path
 
 from zeroserve.errors import ArtifactError
 
-BUNDLE_FORMAT = 1
+log = logging.getLogger("zeroserve.deploy")
+
+# 2: int8 chosen by the fidelity gate, truncation off by default.
+BUNDLE_FORMAT = 2
 
 
 @dataclass(frozen=True)
 class BundleOptions:
     runtime: str = "onnx"
     task: str | None = None
-    quantize: bool = True
+    # "auto": int8 only if it passes the deploy-time fidelity gate; "true"/"false" force int8/fp32.
+    quantize: str = "auto"
+    # Truncate over-long inputs unless a request says otherwise (the toolkit refuses them: 400).
+    truncation: bool = False
     # SAGEMAKER_PROGRAM: the custom inference script's name when it is not code/inference.py.
     program: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> BundleOptions:
-        """From the model's Environment. ZEROSERVE_QUANTIZE=false keeps fp32 weights, for models whose
-        accuracy int8 costs too much."""
+        """From the model's Environment. Unset, ZEROSERVE_QUANTIZE lets the fidelity gate choose int8 or
+        fp32; true/false force one. ZEROSERVE_TRUNCATION=true truncates over-long inputs by default."""
         return cls(
             runtime=env.get("ZEROSERVE_RUNTIME") or os.environ.get("ZEROSERVE_RUNTIME") or "onnx",
             task=env.get("HF_TASK") or None,
-            quantize=env.get("ZEROSERVE_QUANTIZE", "true").lower() not in ("0", "false", "no"),
+            quantize=_switch(env.get("ZEROSERVE_QUANTIZE"), "auto"),
+            truncation=_switch(env.get("ZEROSERVE_TRUNCATION"), "false") == "true",
             program=env.get("SAGEMAKER_PROGRAM") or None,
+        )
+
+
+def _switch(value: str | None, default: str) -> str:
+    """An Environment on/off switch: "true"/"false" (also 1/0, yes/no), else `default`."""
+    text = (value or "").strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return "true"
+    if text in ("0", "false", "no", "off"):
+        return "false"
+    return default
+
+
+def _log_decision(bundle_dir: Path) -> None:
+    """The deploy log's line on what the bundle serves, int8 or fp32 and why (the fidelity gate's verdict)."""
+    try:
+        manifest = json.loads((bundle_dir / "bundle.json").read_text())
+    except (OSError, ValueError):
+        return
+    quantization = manifest.get("quantization") or {}
+    if quantization:
+        log.info(
+            "bundle %s serves %s %s: %s",
+            bundle_dir.name,
+            manifest.get("runtime"),
+            quantization.get("served"),
+            quantization.get("reason"),
         )
 
 
@@ -73,8 +108,9 @@ class BundleBuilder:
         command += ["--runtime", options.runtime]
         if options.task:
             command += ["--task", options.task]
-        if not options.quantize:
-            command.append("--no-quantize")
+        command += ["--quantize", options.quantize]
+        if options.truncation:
+            command.append("--truncation")
         process = await asyncio.create_subprocess_exec(
             *command,
             stdout=asyncio.subprocess.PIPE,
@@ -91,6 +127,7 @@ class BundleBuilder:
             lines = [line for line in stderr.decode(errors="replace").splitlines() if line.strip()]
             reason = lines[-1] if lines else f"exit status {process.returncode}"
             raise ArtifactError(f"model conversion failed: {reason}")
+        _log_decision(bundle_dir)
         return bundle_dir
 
     @staticmethod

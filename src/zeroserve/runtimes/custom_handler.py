@@ -15,7 +15,7 @@ from typing import Any
 
 from zeroserve.errors import ArtifactError
 from zeroserve.runtimes import codec
-from zeroserve.runtimes.base import Invocation, Outcome, Reply
+from zeroserve.runtimes.base import Invocation, Outcome, Reply, as_model_server_error
 from zeroserve.runtimes.pipeline import Pipeline
 from zeroserve.runtimes.user_script import call_hook, hook
 
@@ -47,18 +47,24 @@ class CustomCodeHandler:
         for invocation in invocations:
             try:
                 outcomes.append(self._handle(invocation))
-            except Exception as exc:
-                outcomes.append(exc)
+            except Exception as exc:  # the toolkit answers whatever a hook raised as a 400
+                outcomes.append(as_model_server_error(exc))
         return outcomes
 
     def _handle(self, invocation: Invocation) -> Reply:
+        # As the toolkit hands them to hooks: JSON and CSV bodies as str, others as bytes; an empty or */*
+        # Accept as application/json.
+        body: bytes | str = invocation.body
+        if codec.media_type(invocation.content_type) in (codec.JSON, codec.CSV):
+            body = invocation.body.decode("utf-8", errors="replace")
+        accept = invocation.accept
+        if codec.media_type(accept) in ("", codec.ANY):
+            accept = codec.JSON
         if self.transform_fn is not None:
-            response = call_hook(
-                self.transform_fn, self.model, invocation.body, invocation.content_type, invocation.accept
-            )
-            return codec.reply_from_user(response, invocation.accept)
+            response = call_hook(self.transform_fn, self.model, body, invocation.content_type, accept)
+            return codec.reply_from_user(response, accept)
         if self.input_fn is not None:
-            data = call_hook(self.input_fn, invocation.body, invocation.content_type)
+            data = call_hook(self.input_fn, body, invocation.content_type)
         else:
             data = codec.decode_body(invocation.body, invocation.content_type)
         if self.predict_fn is not None:
@@ -66,15 +72,11 @@ class CustomCodeHandler:
         else:
             prediction = _default_predict(data, self.model)
         if self.output_fn is not None:
-            return codec.reply_from_user(
-                call_hook(self.output_fn, prediction, invocation.accept), invocation.accept
-            )
-        return codec.encode_reply(prediction, invocation.accept)
+            return codec.reply_from_user(call_hook(self.output_fn, prediction, accept), accept)
+        return codec.encode_reply(prediction, accept)
 
 
 def _default_predict(data: Any, model: Any) -> Any:
     """The toolkit's default predict_fn: call the model like a transformers pipeline."""
-    if isinstance(data, dict):
-        inputs, parameters = codec.split_request(data)
-        return model(inputs, **parameters)
-    return model(data)
+    inputs, parameters = codec.split_request(data)
+    return model(inputs, **parameters)

@@ -33,7 +33,7 @@ from typing import Any
 
 import zeroserve
 from zeroserve.errors import ArtifactError
-from zeroserve.runtimes import convert, user_script
+from zeroserve.runtimes import convert, fidelity, user_script
 from zeroserve.runtimes import task_names as t
 from zeroserve.runtimes.manifest import (
     CHECKPOINT_DIR,
@@ -42,7 +42,9 @@ from zeroserve.runtimes.manifest import (
     BundleManifest,
     write_manifest,
 )
+from zeroserve.runtimes.pipeline import Pipeline
 from zeroserve.runtimes.requirements import check_requirements
+from zeroserve.runtimes.tasks import make_task
 from zeroserve.runtimes.tokenizer import TextEncoder
 
 MODEL_FILE = "model.onnx"
@@ -59,10 +61,13 @@ def build_bundle(
     *,
     task: str | None = None,
     runtime: str = RUNTIME_ONNX,
-    quantize: bool = True,
+    quantize: bool | None = None,
+    truncation: bool = False,
     env: Mapping[str, str] | None = None,
 ) -> BundleManifest:
-    """Convert `source_dir` into `bundle_dir` (replacing any previous bundle there, atomically)."""
+    """Convert `source_dir` into `bundle_dir` (replacing any previous bundle there, atomically).
+    `quantize`: True or False forces int8 or fp32; None (the default) serves int8 only if it passes the
+    fidelity gate. `truncation`: truncate over-long inputs by default (the model's ZEROSERVE_TRUNCATION)."""
     started_s = time.perf_counter()
     env = dict(env or {})
     if runtime not in (RUNTIME_ONNX, RUNTIME_TORCH):
@@ -83,6 +88,7 @@ def build_bundle(
     work.chmod(0o755)  # mkdtemp makes it private; the bundle is an ordinary read-only data folder
     try:
         manifest = _build_into(work, source_dir, config, task, runtime, quantize, env)
+        manifest = replace(manifest, truncation=truncation)
         if script is not None:
             shutil.copytree(source_dir / "code", work / "code", copy_function=_link_or_copy)
             manifest = replace(manifest, custom_code=f"code/{script.name}", custom_functions=hooks)
@@ -103,7 +109,7 @@ def _build_into(
     config: Mapping[str, Any],
     task: str,
     runtime: str,
-    quantize: bool,
+    quantize: bool | None,
     env: Mapping[str, str],
 ) -> BundleManifest:
     tokenizer_info = _write_tokenizer(source_dir, work / "tokenizer.json")
@@ -145,14 +151,20 @@ def _build_into(
     if runtime != RUNTIME_ONNX:
         return manifest
     try:
-        _convert_to_onnx(work, model, task, manifest, quantize)
+        quantization = _convert_to_onnx(work, model, task, manifest, quantize)
     except Exception as exc:  # any exporter failure: serve with PyTorch rather than fail the deploy
         reason = f"ONNX export failed, serving with PyTorch: {type(exc).__name__}: {exc}"
         return replace(manifest, runtime=RUNTIME_TORCH, fallback_reason=_one_line(reason))
-    return replace(manifest, model_file=MODEL_FILE, quantized=quantize)
+    return replace(
+        manifest, model_file=MODEL_FILE, quantized=quantization["served"] == "int8", quantization=quantization
+    )
 
 
-def _convert_to_onnx(work: Path, model: Any, task: str, manifest: BundleManifest, quantize: bool) -> None:
+def _convert_to_onnx(
+    work: Path, model: Any, task: str, manifest: BundleManifest, quantize: bool | None
+) -> dict[str, Any]:
+    """Export, then int8 or not: `quantize` True/False forces it (ZEROSERVE_QUANTIZE), None lets the
+    fidelity gate decide. Returns the decision for the manifest."""
     encoder = TextEncoder.from_file(
         work / "tokenizer.json",
         max_length=manifest.max_length,
@@ -165,14 +177,55 @@ def _convert_to_onnx(work: Path, model: Any, task: str, manifest: BundleManifest
     scratch.mkdir()
     fp32 = scratch / "model.fp32.onnx"
     convert.export_onnx(model, task, sample, fp32)
-    to_optimize = fp32
-    if quantize:
-        to_optimize = scratch / "model.int8.onnx"
-        convert.quantize_int8(fp32, to_optimize)
-    convert.optimize(to_optimize, work / MODEL_FILE)
+    decision: dict[str, Any]
+    if quantize is False:
+        decision = {"mode": "off", "served": "fp32", "reason": "ZEROSERVE_QUANTIZE=false"}
+    else:
+        int8 = scratch / "model.int8.onnx"
+        convert.quantize_int8(fp32, int8)
+        if quantize is True:
+            decision = {"mode": "forced", "served": "int8", "reason": "ZEROSERVE_QUANTIZE=true"}
+        else:
+            decision = _gate(work, manifest, fp32, int8)
+    chosen = scratch / f"model.{decision['served']}.onnx"
+    convert.optimize(chosen, work / MODEL_FILE)
     # Open the final file exactly as a worker will, so a bundle that cannot load never gets published.
     convert.run_onnx(work / MODEL_FILE, sample, disable_optimizations=True)
     shutil.rmtree(scratch)
+    return decision
+
+
+def _gate(work: Path, manifest: BundleManifest, fp32: Path, int8: Path) -> dict[str, Any]:
+    """The fidelity gate's decision. A gate that cannot run keeps the safe choice, fp32, and says why."""
+    try:
+        report = _fidelity(work, manifest, fp32, int8)
+    except Exception as exc:
+        reason = f"the int8 fidelity gate could not run ({type(exc).__name__}: {exc}); serving fp32 ONNX"
+        return {"mode": "gate", "served": "fp32", "reason": _one_line(reason)}
+    return {
+        "mode": "gate",
+        "served": "int8" if report.passed else "fp32",
+        "reason": report.summary() + ("" if report.passed else "; serving fp32 ONNX"),
+        "report": report.to_dict(),
+    }
+
+
+def _fidelity(work: Path, manifest: BundleManifest, fp32: Path, int8: Path) -> fidelity.FidelityReport:
+    """int8 against fp32 through the serving pipeline, on the task's probe set."""
+    from zeroserve.runtimes.loader import load_encoder, task_context
+    from zeroserve.runtimes.onnx import OnnxModel
+
+    # Probes are judged with truncation on, so an over-long probe is compared rather than refused.
+    gate_manifest = replace(manifest, truncation=True)
+
+    def pipeline(path: Path) -> Pipeline:
+        encoder = load_encoder(work, gate_manifest)
+        task = make_task(manifest.task, task_context(gate_manifest, encoder))
+        return Pipeline(task, encoder, OnnxModel(path, manifest.output_names, optimize=True))
+
+    reference, candidate = pipeline(fp32), pipeline(int8)
+    vocabulary = sorted(reference.encoder.tokenizer.get_vocab())
+    return fidelity.measure(manifest.task, reference, candidate, vocabulary, mask_token=manifest.mask_token)
 
 
 def _read_config(source_dir: Path) -> dict[str, Any]:
@@ -289,7 +342,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("bundle", type=Path, help="bundle directory to (re)create")
     parser.add_argument("--task", default=None, help="pipeline task (default: HF_TASK, else config.json)")
     parser.add_argument("--runtime", choices=(RUNTIME_ONNX, RUNTIME_TORCH), default=RUNTIME_ONNX)
-    parser.add_argument("--no-quantize", action="store_true", help="keep fp32 weights")
+    parser.add_argument(
+        "--quantize",
+        choices=("auto", "true", "false"),
+        default="auto",
+        help="int8 weights: auto = only if int8 passes the fidelity gate (default), true/false force it",
+    )
+    parser.add_argument("--no-quantize", action="store_true", help="same as --quantize false")
+    parser.add_argument("--truncation", action="store_true", help="truncate over-long inputs by default")
     parser.add_argument("--verbose", action="store_true", help="let library warnings through to stderr")
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -301,7 +361,10 @@ def main(argv: list[str] | None = None) -> int:
                 args.bundle,
                 task=args.task,
                 runtime=args.runtime,
-                quantize=not args.no_quantize,
+                quantize=False
+                if args.no_quantize
+                else {"auto": None, "true": True, "false": False}[args.quantize],
+                truncation=args.truncation,
                 env=os.environ,
             )
     except ArtifactError as exc:

@@ -1,7 +1,8 @@
-"""The default Handler: HF-toolkit JSON in, JSON out, every queued invocation in one forward pass.
+"""The default Handler: toolkit requests in, toolkit answers out, all queued invocations in one forward pass.
 
-Each invocation is decoded and validated on its own, so a bad one gets a ClientInputError in its slot and
-its neighbours still run; the valid ones go to the pipeline together.
+Each invocation is decoded and validated on its own, so a bad one gets its error in its slot and its
+neighbours still run; the valid ones go to the pipeline together. Every failure, whatever raised it, is
+answered as the toolkit's model server answers it: a 400 with its JSON error body (ModelServerError).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from zeroserve.runtimes import codec
-from zeroserve.runtimes.base import Invocation, Outcome
+from zeroserve.runtimes.base import Invocation, Outcome, as_model_server_error
 from zeroserve.runtimes.pipeline import Pipeline
 
 
@@ -29,18 +30,18 @@ class DefaultHandler:
         for i, invocation in enumerate(invocations):
             try:
                 # Checked before the forward pass so an unsupported Accept costs no model time.
-                codec.encode_reply(None, invocation.accept)
+                codec.check_accept(invocation.accept)
                 data = codec.decode_body(invocation.body, invocation.content_type)
                 requests.append(codec.split_request(data))
                 slots.append(i)
             except Exception as exc:
-                outcomes[i] = exc
+                outcomes[i] = as_model_server_error(exc)
         for i, result in zip(slots, self.pipeline.run(requests), strict=True):
             if isinstance(result, BaseException):
-                outcomes[i] = result
+                outcomes[i] = as_model_server_error(result)
                 continue
             try:
                 outcomes[i] = codec.encode_reply(result, invocations[i].accept)
             except Exception as exc:
-                outcomes[i] = exc
+                outcomes[i] = as_model_server_error(exc)
         return [outcome if outcome is not None else RuntimeError("no outcome") for outcome in outcomes]

@@ -54,26 +54,34 @@ def load_pipeline(bundle_dir: Path, manifest: BundleManifest, *, threads: int | 
     # tokenizer.json, so the two overlap: cold start pays for the slower one, not their sum.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="zeroserve-load") as pool:
         model = pool.submit(_load_model, bundle_dir, manifest, threads)
-        encoder = _load_encoder(bundle_dir, manifest)
-        context = TaskContext(
-            encoder=encoder,
-            labels=manifest.labels,
-            problem_type=manifest.problem_type,
-            mask_token=manifest.mask_token,
-            mask_token_id=manifest.mask_token_id,
-            unk_token_id=manifest.unk_token_id,
-        )
-        return Pipeline(make_task(manifest.task, context), encoder, model.result())
+        encoder = load_encoder(bundle_dir, manifest)
+        return Pipeline(make_task(manifest.task, task_context(manifest, encoder)), encoder, model.result())
 
 
-def _load_encoder(bundle_dir: Path, manifest: BundleManifest) -> TextEncoder:
+def load_encoder(bundle_dir: Path, manifest: BundleManifest) -> TextEncoder:
+    """The bundle's tokenizer, set up for its task (window, stride, which side of a pair gives way)."""
+    task = task_class(manifest.task)
+    window = task.window_length
     return TextEncoder.from_file(
         bundle_dir / manifest.tokenizer_file,
-        max_length=manifest.max_length,
+        max_length=manifest.max_length if window is None else min(window, manifest.max_length),
         pad_token=manifest.pad_token,
         pad_token_id=manifest.pad_token_id,
-        truncation_strategy=task_class(manifest.task).truncation_strategy,
+        truncation_strategy=task.truncation_strategy,
         input_names=manifest.input_names,
+        stride=task.window_stride,
+    )
+
+
+def task_context(manifest: BundleManifest, encoder: TextEncoder) -> TaskContext:
+    return TaskContext(
+        encoder=encoder,
+        labels=manifest.labels,
+        problem_type=manifest.problem_type,
+        mask_token=manifest.mask_token,
+        mask_token_id=manifest.mask_token_id,
+        unk_token_id=manifest.unk_token_id,
+        truncate_by_default=manifest.truncation,
     )
 
 

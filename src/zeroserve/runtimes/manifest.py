@@ -42,6 +42,10 @@ class BundleManifest:
     mask_token_id: int | None = None
     unk_token_id: int | None = None
     quantized: bool = False
+    # How int8 was chosen or declined at deploy (the fidelity gate's report; see runtimes/fidelity.py).
+    quantization: dict[str, Any] = field(default_factory=dict)
+    # Truncate over-long inputs unless a request says otherwise (model Environment ZEROSERVE_TRUNCATION).
+    truncation: bool = False
     # Path of the user's inference script relative to the bundle (SageMaker `code/inference.py`).
     custom_code: str | None = None
     # Top-level functions that script defines, found without running it.

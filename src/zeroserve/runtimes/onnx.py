@@ -28,9 +28,16 @@ def worker_threads(env: Mapping[str, str] | None = None) -> int:
 
 
 class OnnxModel:
-    def __init__(self, path: Path, output_names: Sequence[str], threads: int | None = None) -> None:
+    def __init__(
+        self, path: Path, output_names: Sequence[str], threads: int | None = None, *, optimize: bool = False
+    ) -> None:
+        """`optimize=True` for a graph not optimized at deploy (the exporter's own comparisons)."""
         options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        options.graph_optimization_level = (
+            ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            if optimize
+            else ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        )
         options.intra_op_num_threads = threads or worker_threads()
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL

@@ -60,18 +60,27 @@ class Pipeline:
             for i, _ in plans:
                 results[i] = exc
             return results
-        row = 0
+        row, sequence = 0, 0
         for i, plan in plans:
-            count = len(plan.sequences)
+            windows = [1] * len(plan.sequences)
+            if batch.windows is not None:
+                windows = batch.windows[sequence : sequence + len(plan.sequences)]
+            sequence += len(plan.sequences)
+            count = sum(windows)
             rows = Rows(
                 encodings=batch.encodings[row : row + count],
                 outputs={name: array[row : row + count] for name, array in outputs.items()},
+                windows=windows,
             )
             row += count
             try:
                 if not plan.allow_truncation and any(e.overflowing for e in rows.encodings):
+                    # The toolkit's model fails on such an input (a 400 about tensor sizes); say why instead.
                     limit = self.encoder.max_length
-                    raise ClientInputError(f"input is over the model's {limit} tokens and truncation is off")
+                    raise ClientInputError(
+                        f"the input is longer than this model's maximum of {limit} tokens; pass "
+                        '"truncation": true in "parameters" to cut it to fit'
+                    )
                 results[i] = plan.finish(rows)
             except Exception as exc:
                 results[i] = exc
@@ -82,8 +91,10 @@ class Pipeline:
     ) -> tuple[list[tuple[int, Plan]], EncodedBatch]:
         """Tokenize every plan's sequences together. The tokenizer fails a whole batch at once (say, a
         question too long to leave room for its context), so when it does, find and fail only the culprits."""
+        windows = self.task.window_length is not None
+        sequences = [s for _, plan in plans for s in plan.sequences]
         try:
-            return plans, self.encoder.encode([s for _, plan in plans for s in plan.sequences])
+            return plans, self.encoder.encode(sequences, windows=windows)
         except Exception:
             pass
         kept = []
@@ -93,7 +104,7 @@ class Pipeline:
                 kept.append((i, plan))
             except Exception as exc:
                 results[i] = ClientInputError(f"cannot tokenize the input: {exc}")
-        return kept, self.encoder.encode([s for _, plan in kept for s in plan.sequences])
+        return kept, self.encoder.encode([s for _, plan in kept for s in plan.sequences], windows=windows)
 
     def _forward(self, batch: EncodedBatch) -> dict[str, np.ndarray]:
         arrays = batch.arrays

@@ -3,6 +3,7 @@ default, missing hooks fall back, and code/requirements.txt must already be sati
 
 from __future__ import annotations
 
+import json
 import shutil
 import textwrap
 from collections.abc import Callable
@@ -13,7 +14,7 @@ from runtime_helpers import answer, invoke
 
 from models import source_of
 from zeroserve.errors import ArtifactError
-from zeroserve.runtimes.base import Reply
+from zeroserve.runtimes.base import ClientInputError, ModelServerError, Reply
 from zeroserve.runtimes.export import build_bundle
 from zeroserve.runtimes.loader import load_handler
 from zeroserve.runtimes.manifest import read_manifest
@@ -73,6 +74,35 @@ def test_all_four_hooks_replace_the_defaults(artifact: Callable[..., Path]) -> N
     assert reply == Reply(body=b"tokens=4 via text/plain", content_type="text/plain")
 
 
+def test_hooks_get_json_and_csv_bodies_as_text_and_a_wildcard_accept_as_json(
+    artifact: Callable[..., Path],
+) -> None:
+    bundle = artifact(
+        {
+            "inference.py": """
+                def transform_fn(model, input_data, content_type, accept):
+                    return {"body": type(input_data).__name__, "content_type": content_type, "accept": accept}
+            """
+        }
+    )
+    handler = load_handler(bundle)
+    as_json, as_csv, as_bytes = handler.handle_batch(
+        [
+            invoke({"inputs": "x"}, accept="*/*"),
+            invoke(b"inputs\nx\n", content_type="text/csv", accept=""),
+            invoke(b"\x00\x01", content_type="application/octet-stream", accept="application/json"),
+        ]
+    )
+    # The toolkit decodes UTF-8 for application/json and text/csv before calling the hooks.
+    assert answer(as_json) == {
+        "body": "str",
+        "content_type": "application/json",
+        "accept": "application/json",
+    }
+    assert answer(as_csv) == {"body": "str", "content_type": "text/csv", "accept": "application/json"}
+    assert answer(as_bytes)["body"] == "bytes"
+
+
 def test_transform_fn_gets_the_default_model(
     artifact: Callable[..., Path], bundle_for: Callable[..., Path]
 ) -> None:
@@ -111,7 +141,7 @@ def test_predict_fn_alone_uses_default_decoding_and_encoding(artifact: Callable[
     handler = load_handler(bundle)
     ok, bad = handler.handle_batch([invoke({"inputs": "fine"}), invoke(b"{oops")])
     assert answer(ok) == {"labels": ["NEGATIVE", "POSITIVE"], "context": None}
-    assert type(bad).__name__ == "ClientInputError"
+    assert isinstance(bad, ClientInputError) and json.loads(str(bad))["code"] == 400
 
 
 def test_a_raising_hook_fails_only_its_invocation(artifact: Callable[..., Path]) -> None:
@@ -126,7 +156,13 @@ def test_a_raising_hook_fails_only_its_invocation(artifact: Callable[..., Path])
         }
     )
     outcomes = load_handler(bundle).handle_batch([invoke({"inputs": "boom"}), invoke({"inputs": "fine"})])
-    assert isinstance(outcomes[0], ValueError) and "exploded" in str(outcomes[0])
+    # As the toolkit: whatever a hook raised is the model server's 400, with str(exception) as the message.
+    assert isinstance(outcomes[0], ModelServerError)
+    assert json.loads(str(outcomes[0])) == {
+        "code": 400,
+        "type": "InternalServerException",
+        "message": "user code exploded",
+    }
     assert answer(outcomes[1])[0]["label"] in LABELS.values()
 
 

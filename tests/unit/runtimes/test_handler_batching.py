@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from runtime_helpers import answer, invoke
 
-from zeroserve.runtimes.base import ClientInputError, Invocation
+from zeroserve.runtimes.base import ClientInputError, Invocation, ModelServerError
 from zeroserve.runtimes.handler import DefaultHandler
 from zeroserve.runtimes.loader import load_handler
 
@@ -50,22 +50,24 @@ def test_bad_invocations_fail_in_their_slot_and_neighbours_succeed(bundle_for: C
         [
             invoke({"inputs": "fine"}),
             invoke(b"{not json"),
-            invoke({"text": "no inputs key"}),
+            invoke({"texts": "no inputs key, and not a text pair either"}),
             invoke({"inputs": 42}),
-            invoke({"inputs": "fine", "parameters": {"top_k": "three"}}),
+            invoke({"inputs": "fine", "parameters": {"bogus": 3}}),
             invoke({"inputs": "fine"}, accept="application/xml"),
             invoke(b"\xff\xfe", content_type="application/json"),
             invoke({"inputs": "also fine"}),
         ]
     )
-    assert [type(o).__name__ for o in outcomes] == ["Reply"] + ["ClientInputError"] * 6 + ["Reply"]
-    assert "not valid JSON" in str(outcomes[1])
-    assert '"inputs"' in str(outcomes[2])
-    assert "top_k" in str(outcomes[4])
+    assert [type(o).__name__ for o in outcomes] == ["Reply"] + ["ModelServerError"] * 6 + ["Reply"]
+    assert "Expecting property name" in str(outcomes[1])  # json.loads' own words, as the toolkit relays
+    assert "text_pair" in str(outcomes[2])
+    assert "unexpected keyword argument \\u0027bogus\\u0027" in str(outcomes[4])
     assert answer(outcomes[0])[0]["label"] in LABELS.values()
 
 
-def test_text_and_csv_bodies_are_inputs(bundle_for: Callable[..., Path]) -> None:
+def test_csv_bodies_are_inputs_and_plain_text_is_refused_as_the_toolkit_does(
+    bundle_for: Callable[..., Path],
+) -> None:
     handler = load_handler(bundle_for("text-classification", id2label=LABELS))
     as_json, as_text, as_csv = handler.handle_batch(
         [
@@ -74,7 +76,8 @@ def test_text_and_csv_bodies_are_inputs(bundle_for: Callable[..., Path]) -> None
             invoke(f"inputs\n{REVIEWS[0]}\n{REVIEWS[2]}\n".encode(), content_type="text/csv"),
         ]
     )
-    assert answer(as_text) == answer(as_json)[:1]
+    assert isinstance(as_text, ModelServerError)
+    assert "text/plain; charset=utf-8 is not supported" in as_text.message
     assert answer(as_csv) == answer(as_json)
 
 
@@ -132,14 +135,31 @@ def test_a_batch_over_the_token_budget_is_split_by_length(bundle_for: Callable[.
     assert _close(split, whole)
 
 
-def test_truncation_off_rejects_an_over_long_input(bundle_for: Callable[..., Path]) -> None:
+def test_an_over_long_input_is_refused_unless_the_request_asks_for_truncation(
+    bundle_for: Callable[..., Path],
+) -> None:
     handler = load_handler(bundle_for("text-classification", id2label=LABELS))
+    long_text = "word " * 600
+    refused, refused_explicitly, truncated = handler.handle_batch(
+        [
+            invoke({"inputs": long_text}),
+            invoke({"inputs": long_text, "parameters": {"truncation": False}}),
+            invoke({"inputs": long_text, "parameters": {"truncation": True}}),
+        ]
+    )
+    for outcome in (refused, refused_explicitly):
+        assert isinstance(outcome, ModelServerError) and "512 tokens" in outcome.message
+    assert answer(truncated)[0]["label"] in LABELS.values()
+
+
+def test_the_truncation_switch_makes_truncation_the_default(bundle_for: Callable[..., Path]) -> None:
+    handler = load_handler(bundle_for("text-classification", id2label=LABELS, truncation=True))
     long_text = "word " * 600
     truncated, refused = handler.handle_batch(
         [invoke({"inputs": long_text}), invoke({"inputs": long_text, "parameters": {"truncation": False}})]
     )
     assert answer(truncated)[0]["label"] in LABELS.values()
-    assert isinstance(refused, ClientInputError) and "512" in str(refused)
+    assert isinstance(refused, ModelServerError) and "512 tokens" in refused.message
 
 
 def test_an_untokenizable_request_fails_alone(bundle_for: Callable[..., Path]) -> None:

@@ -1,7 +1,8 @@
 """fill-mask: the top candidates for each mask token, as transformers' pipeline returns them.
 
 One mask in a text gives a list of {score, token, token_str, sequence}; several masks give one such list
-per mask (and, as in transformers, the other masks stay visible in `sequence`).
+per mask (and, as in transformers, the other masks stay visible in `sequence`). Parameters: `top_k`,
+`targets`, `tokenizer_kwargs` (its `truncation`); any other is an error, as in the pipeline.
 """
 
 from __future__ import annotations
@@ -11,16 +12,22 @@ from typing import Any
 
 import numpy as np
 
+from zeroserve.runtimes import task_names as t
 from zeroserve.runtimes.base import ClientInputError
 from zeroserve.runtimes.tasks.plan import (
     Plan,
     Rows,
     TaskBase,
+    check_parameters,
     int_param,
     sequence_length,
     softmax,
     text_or_texts,
+    tokenizer_kwargs_param,
+    truncation_param,
 )
+
+_PARAMETERS = frozenset({"top_k", "targets", "tokenizer_kwargs"})
 
 
 class FillMask(TaskBase):
@@ -32,7 +39,10 @@ class FillMask(TaskBase):
         mask_id = self.context.mask_token_id
         if mask_id is None:
             raise ClientInputError("this model's tokenizer defines no mask token, so it cannot fill masks")
+        check_parameters(parameters, _PARAMETERS, t.FILL_MASK)
         texts, was_list = text_or_texts(inputs)
+        kwargs = tokenizer_kwargs_param(parameters, "tokenizer_kwargs")
+        truncate = truncation_param(kwargs, self.context.truncate_by_default)
         targets = self._target_ids(parameters.get("targets"))
         top_k = int_param(parameters, "top_k", 5)
         if targets is not None:
@@ -47,7 +57,7 @@ class FillMask(TaskBase):
             # transformers unwraps a one-element list input too.
             return results if was_list and len(results) != 1 else results[0]
 
-        return Plan(sequences=list(texts), finish=finish)
+        return Plan(sequences=list(texts), finish=finish, allow_truncation=truncate)
 
     def example(self) -> tuple[Any, dict[str, Any]]:
         return f"The service warmed up quickly and answered the {self.context.mask_token} request.", {}

@@ -25,6 +25,8 @@ class Rows:
 
     encodings: list[Encoding]
     outputs: dict[str, np.ndarray]
+    # Rows per sequence of the plan, for a task that reads long inputs in windows (else one each).
+    windows: list[int] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,9 @@ class TaskContext:
     mask_token: str | None = None
     mask_token_id: int | None = None
     unk_token_id: int | None = None
+    # The model Environment's ZEROSERVE_TRUNCATION: truncate over-long inputs when the request does not say.
+    # Off by default, as the toolkit: an input over the model's window is then a 400.
+    truncate_by_default: bool = False
 
 
 class Task(Protocol):
@@ -55,6 +60,9 @@ class Task(Protocol):
     token_level: bool
     # Upper bound on padded tokens per forward pass; token-level vocab outputs need a smaller one.
     max_batch_tokens: int
+    # Read over-long inputs in windows of this many tokens sharing `window_stride` (None: one window).
+    window_length: int | None
+    window_stride: int
 
     def plan(self, inputs: Any, parameters: Mapping[str, Any]) -> Plan: ...
 
@@ -69,6 +77,8 @@ class TaskBase:
     truncation_strategy = LONGEST_FIRST
     token_level = False
     max_batch_tokens = 8192
+    window_length: int | None = None
+    window_stride = 0
 
     def __init__(self, context: TaskContext) -> None:
         self.context = context
@@ -94,7 +104,10 @@ def text_or_texts(inputs: Any, what: str = "inputs") -> tuple[list[str], bool]:
 
 
 def int_param(parameters: Mapping[str, Any], name: str, default: int, minimum: int = 1) -> int:
-    value = parameters.get(name, default)
+    """An integer parameter; null counts as absent, as the pipelines test `is not None`."""
+    value = parameters.get(name)
+    if value is None:
+        value = default
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ClientInputError(f"parameter `{name}` must be an integer >= {minimum}")
     return value
@@ -107,14 +120,49 @@ def bool_param(parameters: Mapping[str, Any], name: str, default: bool) -> bool:
     return value
 
 
-def truncation_param(parameters: Mapping[str, Any]) -> bool:
-    """transformers' `truncation`: true/false or a strategy name (any strategy name means truncate)."""
-    value = parameters.get("truncation", True)
+# Every pipeline's __call__ takes these (they steer its DataLoader); for one request they change nothing.
+PIPELINE_PARAMETERS = frozenset({"batch_size", "num_workers"})
+
+
+def check_parameters(parameters: Mapping[str, Any], accepted: frozenset[str], task: str) -> None:
+    """Fail on a parameter the task's pipeline would refuse, as Python refuses an unknown keyword (the
+    toolkit passes `parameters` to the pipeline as keyword arguments)."""
+    for name in parameters:
+        if name not in accepted and name not in PIPELINE_PARAMETERS:
+            raise ClientInputError(f"the {task} pipeline got an unexpected keyword argument '{name}'")
+
+
+def unsupported_parameter(name: str, note: str = "") -> ClientInputError:
+    return ClientInputError(
+        f"parameter `{name}` is not supported by zeroserve" + (f" ({note})" if note else "")
+    )
+
+
+def truncation_param(parameters: Mapping[str, Any], default: bool, name: str = "truncation") -> bool:
+    """transformers' `truncation`: true/false or a strategy name (any strategy name but do_not_truncate
+    means truncate). Absent, the model's default (the toolkit's: no truncation)."""
+    value = parameters.get(name)
+    if value is None:
+        return default
     if isinstance(value, bool):
         return value
     if isinstance(value, str) and value in {"longest_first", "only_first", "only_second", "do_not_truncate"}:
         return value != "do_not_truncate"
-    raise ClientInputError("parameter `truncation` must be true, false or a truncation strategy name")
+    raise ClientInputError(f"parameter `{name}` must be true, false or a truncation strategy name")
+
+
+def tokenizer_kwargs_param(parameters: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    """A dict of tokenizer arguments (`tokenizer_kwargs`, `tokenize_kwargs`); of those only truncation
+    and padding change what zeroserve does (padding never changes an answer)."""
+    value = parameters.get(name)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ClientInputError(f"parameter `{name}` must be a JSON object")
+    for key in value:
+        if key not in ("truncation", "padding"):
+            raise unsupported_parameter(f"{name}.{key}", "only truncation and padding are")
+    return value
 
 
 # --- numerics ---------------------------------------------------------------------------------

@@ -1,7 +1,12 @@
-"""token-classification (NER): a label per token, or per run of tokens with `aggregation_strategy: simple`.
+"""token-classification (NER): a label per token, or per entity with `aggregation_strategy` (transformers 4).
 
-Per token: {entity, score, index, word, start, end}, special tokens skipped, labels in `ignore_labels`
-(default ["O"]) dropped, as transformers' pipeline does. Grouped: {entity_group, score, word, start, end}.
+Per token (`none`): {entity, score, index, word, start, end}, special tokens skipped. `simple` merges adjacent
+tokens of one entity type into {entity_group, score, word, start, end}; `first`, `average` and `max` first
+make every word's sub-tokens agree (the first token's label, the average scores, the most confident token),
+then merge like `simple`. Labels in `ignore_labels` (default ["O"]) are dropped. The deprecated
+`grouped_entities`/`ignore_subwords` map onto the strategies as in the pipeline; `stride`,
+`is_split_into_words`, `offset_mapping` are refused as not supported, and a parameter the pipeline does not
+know is the pipeline's error.
 """
 
 from __future__ import annotations
@@ -12,23 +17,38 @@ from typing import Any
 import numpy as np
 from tokenizers import Encoding
 
+from zeroserve.runtimes import task_names as t
 from zeroserve.runtimes.base import ClientInputError
-from zeroserve.runtimes.tasks.plan import Plan, Rows, TaskBase, softmax, text_or_texts, unwrap_single
+from zeroserve.runtimes.tasks.plan import (
+    Plan,
+    Rows,
+    TaskBase,
+    check_parameters,
+    softmax,
+    text_or_texts,
+    unsupported_parameter,
+    unwrap_single,
+)
 
-_STRATEGIES = ("none", "simple")
+_STRATEGIES = ("none", "simple", "first", "average", "max")
+_WORD_STRATEGIES = ("first", "average", "max")
+_SUPPORTED = frozenset({"ignore_labels", "aggregation_strategy", "grouped_entities", "ignore_subwords"})
+_PARAMETERS = _SUPPORTED | {"offset_mapping", "is_split_into_words", "stride", "delimiter"}
 
 
 class TokenClassification(TaskBase):
     token_level = True
 
     def plan(self, inputs: Any, parameters: Mapping[str, Any]) -> Plan:
+        check_parameters(parameters, _PARAMETERS, t.TOKEN_CLASSIFICATION)
+        for name in parameters:
+            if name in _PARAMETERS - _SUPPORTED and parameters[name] not in (None, False):
+                raise unsupported_parameter(name)
         texts, was_list = text_or_texts(inputs)
-        strategy = parameters.get("aggregation_strategy") or "none"
-        if not isinstance(strategy, str) or strategy.lower() not in _STRATEGIES:
-            raise ClientInputError(
-                f"parameter `aggregation_strategy` must be one of {', '.join(_STRATEGIES)}"
-            )
-        ignore = parameters.get("ignore_labels", ["O"])
+        strategy = _strategy(parameters)
+        ignore = parameters.get("ignore_labels")
+        if ignore is None:
+            ignore = ["O"]
         if not isinstance(ignore, list) or not all(isinstance(x, str) for x in ignore):
             raise ClientInputError("parameter `ignore_labels` must be a list of strings")
 
@@ -36,36 +56,76 @@ class TokenClassification(TaskBase):
             logits = rows.outputs["logits"]
             results = []
             for i, (text, encoding) in enumerate(zip(texts, rows.encodings, strict=True)):
-                entities = self._tokens(text, encoding, softmax(logits[i].astype(np.float32)))
-                if strategy.lower() == "simple":
-                    entities = self._group(entities)
-                key = "entity_group" if strategy.lower() == "simple" else "entity"
+                tokens = self._tokens(text, encoding, softmax(logits[i].astype(np.float32)))
+                if strategy in _WORD_STRATEGIES:
+                    entities = self._group(self._words(tokens, strategy))
+                elif strategy == "simple":
+                    entities = self._group([_labelled(self.context.labels, token) for token in tokens])
+                else:
+                    entities = [_labelled(self.context.labels, token) for token in tokens]
+                key = "entity" if strategy == "none" else "entity_group"
                 results.append([e for e in entities if e[key] not in ignore])
             return unwrap_single(results, was_list)
 
         return Plan(sequences=list(texts), finish=finish)
 
     def _tokens(self, text: str, encoding: Encoding, scores: np.ndarray) -> list[dict[str, Any]]:
-        labels = self.context.labels
+        """One entry per real token: its score vector, text, offsets and whether it continues a word."""
         id_to_token = self.context.encoder.id_to_token
-        entities = []
+        model = self.context.encoder.tokenizer.model
+        word_aware = bool(getattr(model, "continuing_subword_prefix", None))
+        tokens = []
         for index, (token_id, special) in enumerate(
             zip(encoding.ids, encoding.special_tokens_mask, strict=True)
         ):
             if special:  # also true for padding
                 continue
             start, end = encoding.offsets[index]
-            # An unknown token's text is more useful than "[UNK]".
-            word = text[start:end] if token_id == self.context.unk_token_id else id_to_token(token_id)
-            best = int(scores[index].argmax())
-            entities.append(
+            word, written = id_to_token(token_id), text[start:end]
+            if word_aware:  # "##able" is longer than the "able" it covers
+                subword = len(word) != len(written)
+            else:
+                subword = start > 0 and " " not in text[start - 1 : start + 1]
+            if token_id == self.context.unk_token_id:
+                # An unknown token's text is more useful than "[UNK]", and it starts a word.
+                word, subword = written, False
+            tokens.append(
                 {
-                    "entity": labels[best],
-                    "score": float(scores[index, best]),
+                    "scores": scores[index],
                     "index": index,
                     "word": word,
                     "start": start,
                     "end": end,
+                    "is_subword": subword,
+                }
+            )
+        return tokens
+
+    def _words(self, tokens: list[dict[str, Any]], strategy: str) -> list[dict[str, Any]]:
+        """Each word's sub-tokens as one entity, labelled by the strategy."""
+        words: list[list[dict[str, Any]]] = []
+        for token in tokens:
+            if words and token["is_subword"]:
+                words[-1].append(token)
+            else:
+                words.append([token])
+        labels = self.context.labels
+        entities = []
+        for pieces in words:
+            if strategy == "first":
+                scores = pieces[0]["scores"]
+            elif strategy == "max":
+                scores = max(pieces, key=lambda piece: float(piece["scores"].max()))["scores"]
+            else:
+                scores = np.nanmean(np.stack([piece["scores"] for piece in pieces]), axis=0)
+            best = int(scores.argmax())
+            entities.append(
+                {
+                    "entity": labels[best],
+                    "score": float(scores[best]),
+                    "word": self.context.encoder.tokens_to_string([piece["word"] for piece in pieces]),
+                    "start": pieces[0]["start"],
+                    "end": pieces[-1]["end"],
                 }
             )
         return entities
@@ -90,6 +150,30 @@ class TokenClassification(TaskBase):
             }
             for group in groups
         ]
+
+
+def _labelled(labels: list[str], token: dict[str, Any]) -> dict[str, Any]:
+    best = int(token["scores"].argmax())
+    return {
+        "entity": labels[best],
+        "score": float(token["scores"][best]),
+        "index": token["index"],
+        "word": token["word"],
+        "start": token["start"],
+        "end": token["end"],
+    }
+
+
+def _strategy(parameters: Mapping[str, Any]) -> str:
+    """`aggregation_strategy`, or what the deprecated `grouped_entities`/`ignore_subwords` mean."""
+    requested = parameters.get("aggregation_strategy")
+    grouped, ignore_subwords = parameters.get("grouped_entities"), parameters.get("ignore_subwords")
+    if requested is None and (grouped is not None or ignore_subwords is not None):
+        requested = "first" if grouped and ignore_subwords else "simple" if grouped else "none"
+    requested = requested or "none"
+    if not isinstance(requested, str) or requested.lower() not in _STRATEGIES:
+        raise ClientInputError(f"parameter `aggregation_strategy` must be one of {', '.join(_STRATEGIES)}")
+    return requested.lower()
 
 
 def _split_tag(label: str) -> tuple[bool, str]:

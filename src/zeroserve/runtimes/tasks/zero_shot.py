@@ -46,7 +46,9 @@ class ZeroShotClassification(TaskBase):
             raise ClientInputError(
                 "parameter `hypothesis_template` must contain {} where the label goes: 'This example is {}.'"
             )
-        multi_label = bool_param(parameters, "multi_label", False) or len(labels) == 1
+        # `multi_class` is the pipeline's old name for `multi_label`, and wins when both are given, as there.
+        name = "multi_class" if parameters.get("multi_class") is not None else "multi_label"
+        multi_label = bool_param(parameters, name, False) or len(labels) == 1
         hypotheses = [template.format(label) for label in labels]
         sequences: list[TextInput] = [(text, hypothesis) for text in texts for hypothesis in hypotheses]
 
