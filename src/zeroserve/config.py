@@ -39,6 +39,8 @@ class Settings:
     model_wait_budget_s: float = 30.0
     # How long a worker may take to load its model and answer the warm-up (a big model on a slow disk).
     worker_start_timeout_s: float = 300.0
+    # How long the zygote may take to acknowledge a spawn request before it is taken for hung and replaced.
+    zygote_ack_timeout_s: float = 3.0
     # SageMaker's per-invocation model timeout.
     invocation_timeout_s: float = 60.0
     # Requests beyond MaxConcurrency that may wait for a slot before ThrottlingException.

@@ -41,7 +41,7 @@ class Services:
         repo = Repository(db)
         telemetry = Telemetry.open(settings)
         observer = FanOut(*telemetry.observers, *(observers or []))
-        hub = WorkerHub()
+        hub = WorkerHub(observer=observer, zygote_ack_timeout_s=settings.zygote_ack_timeout_s)
         await hub.start()
         pool = Pool(
             hub,

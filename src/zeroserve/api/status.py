@@ -40,6 +40,7 @@ def snapshot(router: Router) -> dict[str, Any]:
         endpoints[name] = {"variants": variants}
     return {
         "zygote_pid": router.pool.hub.zygote_pid,
+        "zygote_restarts": router.pool.hub.zygote.restarts if router.pool.hub.zygote else 0,
         "memory_budget_mb": router.pool.memory_budget_mb,
         "reserved_mb": router.pool.reserved_mb,
         "endpoints": endpoints,

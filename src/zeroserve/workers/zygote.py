@@ -15,6 +15,7 @@ import resource
 import signal
 import socket
 import sys
+import time
 from typing import NoReturn
 
 from zeroserve.workers.protocol import FrameSocket, Header
@@ -55,12 +56,29 @@ def _limit_memory(memory_mb: int) -> None:
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
-def _become_worker(address: str, spec: WorkerSpec) -> NoReturn:
+def _detach(server_pid: int) -> None:
+    """Fork once more and let the middle process exit: the worker is then adopted by the server (its
+    subreaper), so it survives a zygote crash yet still dies with the server."""
+    middle = os.getpid()
+    if os.fork() != 0:
+        os._exit(0)
+    deadline = time.monotonic() + 1.0
+    while os.getppid() == middle and time.monotonic() < deadline:  # sub-millisecond: the exit is under way
+        time.sleep(0.0001)
+    die_with_parent()
+    if os.getppid() != server_pid:  # the server died meanwhile, or did not adopt us
+        os._exit(1)
+
+
+def _become_worker(address: str, spec: WorkerSpec, server_pid: int | None) -> NoReturn:
     try:
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the server's to handle
-        die_with_parent()
+        if server_pid is not None:
+            _detach(server_pid)
+        else:
+            die_with_parent()
         _limit_memory(spec.memory_mb)
         channel = FrameSocket(connect(address))
         channel.send({"type": "hello", "role": "worker", "worker_id": spec.worker_id, "pid": os.getpid()})
@@ -71,7 +89,7 @@ def _become_worker(address: str, spec: WorkerSpec) -> NoReturn:
         os._exit(1)
 
 
-def run(address: str) -> None:
+def run(address: str, server_pid: int | None) -> None:
     die_with_parent()
     preimport()
     # Move everything imported so far out of the collector's sight: a forked worker's garbage collections
@@ -91,12 +109,9 @@ def run(address: str) -> None:
             pid = os.fork()
             if pid == 0:
                 control.close()
-                _become_worker(address, spec)
-            channel.send({"type": "spawned", "worker_id": spec.worker_id, "pid": pid})
-        elif header.get("type") == "kill":
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(int(header["pid"]), signal.SIGKILL)
-    # The server is gone: take every worker down with us (they share our process group).
+                _become_worker(address, spec, server_pid)
+            channel.send({"type": "spawned", "worker_id": spec.worker_id})
+    # The server closed us: take every worker we forked down with us (they share our process group).
     os.killpg(os.getpgid(0), signal.SIGKILL)
 
 
@@ -104,7 +119,10 @@ def main() -> None:
     address = os.environ.get("ZEROSERVE_SOCKET")
     if not address:
         sys.exit("zeroserve zygote: ZEROSERVE_SOCKET is not set")
-    run(address.replace("@", "\0", 1) if address.startswith("@") else address)
+    # Set by the server when it adopts orphans (PR_SET_CHILD_SUBREAPER): workers then detach from us.
+    adopt = os.environ.get("ZEROSERVE_ADOPT_WORKERS") == "1" and os.environ.get("ZEROSERVE_SERVER_PID")
+    server_pid = int(os.environ["ZEROSERVE_SERVER_PID"]) if adopt else None
+    run(address.replace("@", "\0", 1) if address.startswith("@") else address, server_pid)
 
 
 if __name__ == "__main__":
