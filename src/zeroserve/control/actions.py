@@ -14,6 +14,7 @@ from typing import Any
 
 from zeroserve.control import listing
 from zeroserve.control.arns import NOUN, arn
+from zeroserve.control.environment import check_environment
 from zeroserve.control.lifecycle import EndpointLifecycle
 from zeroserve.control.service_model import summary_members
 from zeroserve.control.validation import validate
@@ -138,6 +139,7 @@ class ControlPlane:
         if container is None:
             raise ValidationError("Either PrimaryContainer or Containers must be specified.")
         env = container.get("Environment") or {}
+        check_environment(p)
         if not container.get("ModelDataUrl") and not env.get("HF_MODEL_ID"):
             raise ValidationError(
                 "PrimaryContainer.ModelDataUrl is required (s3://, file:// or a path), or "
