@@ -9,9 +9,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from zeroserve.scheduler.router import Router
+from zeroserve.workers.hub import WorkerHub
 
 
-def snapshot(router: Router) -> dict[str, Any]:
+def snapshot(router: Router, hub: WorkerHub) -> dict[str, Any]:
     endpoints: dict[str, Any] = {}
     for name, routes in router.endpoints.items():
         variants = []
@@ -39,8 +40,8 @@ def snapshot(router: Router) -> dict[str, Any]:
             )
         endpoints[name] = {"variants": variants}
     return {
-        "zygote_pid": router.pool.hub.zygote_pid,
-        "zygote_restarts": router.pool.hub.zygote.restarts if router.pool.hub.zygote else 0,
+        "zygote_pid": hub.zygote_pid,
+        "zygote_restarts": hub.zygote.restarts if hub.zygote else 0,
         "memory_budget_mb": router.pool.memory_budget_mb,
         "reserved_mb": router.pool.reserved_mb,
         "endpoints": endpoints,
@@ -48,4 +49,5 @@ def snapshot(router: Router) -> dict[str, Any]:
 
 
 async def status(request: Request) -> JSONResponse:
-    return JSONResponse(snapshot(request.app.state.router))
+    services = request.app.state.services
+    return JSONResponse(snapshot(services.router, services.hub))

@@ -70,7 +70,7 @@ class Router:
         self.invocation_timeout_s = invocation_timeout_s
         self.queue_limit = queue_limit
         self.observer: Observer = observer or NullObserver()
-        self.clock = clock or pool.clock
+        self.clock = clock or pool.clock.now
         self.endpoints: dict[str, list[VariantRoute]] = {}
 
     def set_endpoint(self, name: str, deployments: list[VariantDeployment]) -> None:
@@ -146,7 +146,7 @@ class Router:
     ) -> InvocationResult:
         deployment = route.deployment
         for attempt in (1, 2):
-            slot, cold = await route.pool.acquire(arrived + self.wait_budget_s)
+            slot, cold = await self.pool.acquire(route.pool, arrived + self.wait_budget_s)
             trace.cold_start = trace.cold_start or cold
             trace.queue_ms = (self.clock() - arrived) * 1000
             try:
@@ -159,7 +159,7 @@ class Router:
                     ) from None
                 continue  # inference is idempotent: retry once on a fresh worker
             finally:
-                route.pool.release(slot)
+                self.pool.release(slot)
             trace.model_ms = reply.model_us / 1000
             trace.batch_size, trace.rss_mb = reply.batch_size, reply.rss_mb
             if reply.rss_mb > deployment.memory_mb:
