@@ -69,7 +69,7 @@ def test_an_allocation_past_the_address_space_cap_is_refused_and_the_worker_live
 ) -> None:
     name = deployed(faulty, "capped", misbehaving_tarball, memory_mb=1024)
     before = pid_of(faulty, name)
-    refused = ask(faulty, name, "alloc:1100")
+    refused = ask(faulty, name, "alloc:2100")
     assert refused.status_code == 424, refused.text
     assert "MemoryError" in refused.json()["message"]
     assert pid_of(faulty, name) == before, "a refused allocation is the model's error, not a dead worker"
@@ -80,7 +80,7 @@ def test_a_worker_whose_rss_passes_its_memory_size_is_killed_and_replaced(
 ) -> None:
     name = deployed(faulty, "resident", misbehaving_tarball, memory_mb=1024)
     before = pid_of(faulty, name)
-    over = ask(faulty, name, "touch:1000")  # under the address-space cap, over 1024 MB resident
+    over = ask(faulty, name, "touch:1100")  # under the address-space cap (2x), over 1024 MB resident
     assert over.status_code == 500, over.text
     assert over.json()["__type"] == "InternalFailure"
     assert "over the variant's MemorySizeInMB of 1024" in over.json()["message"]

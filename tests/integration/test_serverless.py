@@ -105,7 +105,7 @@ def test_worker_over_its_memory_size_is_stopped_and_replaced(
     sm = fast_server.sagemaker()
     assert deploy(sm, "greedy", str(misbehaving_tarball), memory_mb=1024)["EndpointStatus"] == "InService"
     before = raw_invoke(fast_server, "greedy", "hello").json()[0]["pid"]
-    over = raw_invoke(fast_server, "greedy", "touch:1000")  # resident pages, under the address-space cap
+    over = raw_invoke(fast_server, "greedy", "touch:1100")  # resident pages, under the address-space cap
     assert over.status_code == 500, over.text
     assert over.json()["__type"] == "InternalFailure"
     after = raw_invoke(fast_server, "greedy", "hello")
