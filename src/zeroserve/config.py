@@ -53,6 +53,8 @@ class Settings:
     access_keys: str = ""
     # API keys for the public /v1 route; empty means open.
     api_keys: str = ""
+    # Local folders artifacts may be read from (os.pathsep-separated); empty: home, temp, data and cache dirs.
+    allowed_paths: str = ""
     log_level: str = "info"
     # What the cost meter charges (USD): SageMaker Serverless Inference list prices by default.
     price_gb_second_usd: float = 0.0000200

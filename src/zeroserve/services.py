@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from zeroserve.config import Settings
+from zeroserve.config import Settings, default_cache_dir
 from zeroserve.control.actions import ControlPlane
 from zeroserve.control.bundles import BundleBuilder
 from zeroserve.control.lifecycle import EndpointLifecycle
@@ -13,6 +13,7 @@ from zeroserve.metrics.events import FanOut, Observer
 from zeroserve.metrics.telemetry import Telemetry
 from zeroserve.scheduler.pool import Pool
 from zeroserve.scheduler.router import Router
+from zeroserve.store.allowed import AllowedRoots, default_roots
 from zeroserve.store.artifacts import ArtifactCache
 from zeroserve.store.db import Database
 from zeroserve.store.repository import Repository
@@ -60,7 +61,10 @@ class Services:
             queue_limit=settings.queue_per_endpoint or None,
             observer=observer,
         )
-        artifacts = ArtifactCache(settings.artifacts_dir)
+        allowed = AllowedRoots.parse(
+            settings.allowed_paths, default_roots(settings.data_dir, default_cache_dir())
+        )
+        artifacts = ArtifactCache(settings.artifacts_dir, allowed=allowed)
         artifacts.sweep_stale()
         bundles = BundleBuilder(settings.artifacts_dir / "bundles")
         lifecycle = EndpointLifecycle(repo, artifacts, bundles, router, settings)
