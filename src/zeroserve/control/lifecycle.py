@@ -84,24 +84,31 @@ class EndpointLifecycle:
             await asyncio.wait({task})
 
     def restore(self) -> None:
-        """After a restart: route InService endpoints at once from their recorded bundles (workers start
-        on the first request); redo interrupted creates; an interrupted update keeps the old config."""
+        """After a restart (clean or kill -9): route InService endpoints at once from their recorded bundles
+        (workers start on the first request); redo interrupted creates; an interrupted update keeps the old
+        config. Whatever cannot be resumed is Failed with a reason: nothing stays Creating or Updating."""
         for row in self.repo.all("endpoint"):
-            internal = row.doc.get("_zeroserve", {})
-            deployments = [VariantDeployment(**d) for d in internal.get("deployments", [])]
-            ready = deployments and all(Path(d.bundle_dir, "bundle.json").is_file() for d in deployments)
-            if row.status in ("InService", "Updating") and ready:
-                fresh = [dataclasses.replace(d, generation=next(_generations)) for d in deployments]
-                self.router.set_endpoint(row.name, fresh)
-                if row.status == "Updating":
-                    self._set_status(
-                        row.name, "InService", "UpdateEndpoint was interrupted by a server restart."
-                    )
-            elif row.status in ("Creating", "InService", "Updating"):
-                snapshot = internal.get("snapshot", {})
-                if snapshot:
-                    self._set_status(row.name, "Creating", None)
-                    self.start(row.name, snapshot["config"], snapshot["models"], updating=False)
+            try:
+                self._restore(row.name, row.status, row.doc.get("_zeroserve", {}))
+            except Exception as exc:  # one bad row must not keep the server (and the others) down
+                log.exception("endpoint %s could not be restored", row.name)
+                self._set_status(row.name, "Failed", f"could not be restored after a restart: {exc}")
+
+    def _restore(self, name: str, status: str, internal: Document) -> None:
+        deployments = [VariantDeployment(**d) for d in internal.get("deployments", [])]
+        ready = deployments and all(Path(d.bundle_dir, "bundle.json").is_file() for d in deployments)
+        if status in ("InService", "Updating") and ready:
+            fresh = [dataclasses.replace(d, generation=next(_generations)) for d in deployments]
+            self.router.set_endpoint(name, fresh)
+            if status == "Updating":
+                self._set_status(name, "InService", "UpdateEndpoint was interrupted by a server restart.")
+        elif status in ("Creating", "InService", "Updating"):
+            snapshot = internal.get("snapshot", {})
+            if snapshot:
+                self._set_status(name, "Creating", None)
+                self.start(name, snapshot["config"], snapshot["models"], updating=False)
+            else:
+                self._set_status(name, "Failed", "interrupted by a server restart and could not be resumed")
 
     # --- the deployment ----------------------------------------------------------------------------
 

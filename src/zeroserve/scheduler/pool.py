@@ -299,15 +299,18 @@ class Pool:
         return True
 
     async def start_and_wait(self, variant: VariantPool) -> WorkerSlot:
-        """Spawn one worker now and return it once ready (used to prove a deployment loads)."""
-        worker_id = f"w{next(_worker_ids)}"
-        if not self._reserve(worker_id, variant):
-            raise SpawnFailed("not enough memory budget to load the model")
-        variant._spawn_began()
-        slot = await self._spawn(variant, worker_id)
-        if slot is None:
-            raise SpawnFailed(variant.last_spawn_error)
-        return slot
+        """A worker of this variant once one is ready (used to prove a deployment loads): the one the floor
+        is already starting, or a new one; never one more than the variant's own policy asks for."""
+        failures_before = variant.spawn_failures
+        while not variant.workers:
+            if variant.spawn_failures > failures_before:
+                raise SpawnFailed(variant.last_spawn_error)
+            if variant.retired:
+                raise SpawnFailed("the variant was replaced while it was loading")
+            if not variant.starting and not self._start_worker(variant):
+                raise SpawnFailed("not enough memory budget to load the model")
+            await variant.changed()
+        return next(iter(variant.workers.values()))
 
     async def _spawn(self, variant: VariantPool, worker_id: str) -> WorkerSlot | None:
         d = variant.deployment

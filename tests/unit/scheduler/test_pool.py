@@ -15,6 +15,7 @@ from zeroserve.errors import ModelNotReady, Throttled
 from zeroserve.metrics.events import WorkerEvent
 from zeroserve.scheduler.deployment import VariantDeployment
 from zeroserve.scheduler.pool import Pool
+from zeroserve.workers.hub import SpawnFailed
 
 IDLE_S = 60.0
 
@@ -224,5 +225,27 @@ def test_busy_workers_scale_out_up_to_max_workers() -> None:
         second.connection.active = 1  # type: ignore[attr-defined]
         third, _ = await pool.acquire(variant, clock.now() + 30)  # at the cap: shares a busy worker
         assert len(hub.spawned) == 2 and third in (first, second)
+
+    run(scenario)
+
+
+def test_proving_a_deployment_reuses_the_provisioned_worker_instead_of_forking_another() -> None:
+    async def scenario(pool: Pool, hub: FakeHub, clock: FakeClock, events: Events) -> None:
+        variant = pool.deploy(deployment("e", min_workers=1))
+        slot = await pool.start_and_wait(variant)
+        assert len(hub.spawned) == 1 and list(variant.workers) == [slot.worker_id]
+        serverless = pool.deploy(deployment("f"))
+        await pool.start_and_wait(serverless)
+        assert len(hub.spawned) == 2 and len(serverless.workers) == 1
+
+    run(scenario)
+
+
+def test_proving_a_model_that_cannot_load_raises_its_reason() -> None:
+    async def scenario(pool: Pool, hub: FakeHub, clock: FakeClock, events: Events) -> None:
+        hub.fail_with = "no weights"
+        with pytest.raises(SpawnFailed, match="no weights"):
+            await pool.start_and_wait(pool.deploy(deployment("e", min_workers=1)))
+        assert pool.reserved_mb == 0
 
     run(scenario)
