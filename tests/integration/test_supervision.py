@@ -102,6 +102,7 @@ def test_server_killed_after_a_zygote_restart_leaves_no_orphans(
         os.kill(first, signal.SIGKILL)
         assert wait_until(lambda: status(server)["zygote_pid"] != first, 10)
         assert deploy(sm, "later", str(misbehaving_tarball), provisioned=1)["EndpointStatus"] == "InService"
+        assert wait_until(lambda: len(worker_pids(server, "later")) == 1, 10)
         family = descendants(server.pid)
         assert len(family) >= 3, "the new zygote and a worker from each zygote"
         os.kill(server.pid, signal.SIGKILL)

@@ -33,7 +33,7 @@ _NOT_A_CLASSIFIER = "Endpoint {name} did not answer like a text classifier ([{{l
 def _text_of(body: bytes) -> str:
     try:
         payload = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nesting too deep for the parser
         raise ValidationError('Body must be JSON like {"text": "..."}.') from None
     text = payload.get("text") if isinstance(payload, dict) else None
     if not isinstance(text, str) or not text.strip():
