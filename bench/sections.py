@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from bench import burst, coldstart, cost, length, runtimes, size, throughput, warm
+from bench import burst, coldstart, cost, length, recovery, runtimes, size, throughput, warm
 
 SECTIONS: dict[str, ModuleType] = {
-    module.NAME: module for module in (coldstart, warm, burst, length, size, runtimes, throughput, cost)
+    module.NAME: module
+    for module in (coldstart, warm, burst, length, size, runtimes, throughput, cost, recovery)
 }
