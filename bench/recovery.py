@@ -5,11 +5,13 @@ which answers were not 200. The same faults are asserted in tests/integration/te
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -94,11 +96,12 @@ def _start(folder: Any) -> ServerProcess:
 
 def run(ctx: Context) -> Section:
     section = Section(NAME, TITLE)
-    folder = cache_root() / "zeroserve-data"
+    folder = cache_root() / "recovery-data"  # its own: a kill -9 here must not touch the other sections' dir
     payload = body(short_reviews()[0])
     rows: list[list[str]] = []
     server = _start(folder)
     try:
+        _forget(server.sagemaker())
         described = deploy(
             server.sagemaker(),
             ENDPOINT,
@@ -111,20 +114,17 @@ def run(ctx: Context) -> Section:
         load = Steady(f"{server.url}/endpoints/{ENDPOINT}/invocations", payload)
         thread = load.start()
         load.settle(time.monotonic())
-        faults = [
-            ("worker, kill -9", lambda: os.kill(_worker_pid(server), signal.SIGKILL), 0.0),
-            ("zygote, kill -9", lambda: os.kill(int(_status(server)["zygote_pid"]), signal.SIGKILL), 0.0),
-            (
-                "worker, SIGSTOP (hung)",
-                lambda: os.kill(_worker_pid(server), signal.SIGSTOP),
-                float(TIMEOUT_S),
-            ),
+        faults: list[tuple[str, Callable[[], int], signal.Signals, float]] = [
+            ("worker, kill -9", lambda: _worker_pid(server), signal.SIGKILL, 0.0),
+            ("zygote, kill -9", lambda: int(_status(server)["zygote_pid"]), signal.SIGKILL, 0.0),
+            ("worker, SIGSTOP (hung)", lambda: _worker_pid(server), signal.SIGSTOP, float(TIMEOUT_S)),
         ]
-        for label, fault, expected_s in faults:
+        for label, victim, signum, expected_s in faults:
             log(f"recovery: {label}")
+            pid = victim()
             sent_before = len(load.answers)
             at = time.monotonic()
-            fault()
+            os.kill(pid, signum)
             load.settle(at)
             outage = load.outage_s(at)
             lost = load.not_ok(at)
@@ -151,7 +151,7 @@ def run(ctx: Context) -> Section:
             ]
         )
         load.stop(thread)
-        server.sagemaker().delete_endpoint(EndpointName=ENDPOINT)
+        _forget(server.sagemaker())
     finally:
         server.stop()
     section.intro = (
@@ -181,6 +181,17 @@ def run(ctx: Context) -> Section:
     )
     section.headline = {"recovery after kill -9 of a worker / the zygote": f"{rows[0][1]} / {rows[1][1]} ms"}
     return section
+
+
+def _forget(sm: Any) -> None:
+    """Remove this section's endpoint, config and model (its data dir keeps the converted bundle)."""
+    for call, key in (
+        (sm.delete_endpoint, "EndpointName"),
+        (sm.delete_endpoint_config, "EndpointConfigName"),
+        (sm.delete_model, "ModelName"),
+    ):
+        with contextlib.suppress(Exception):
+            call(**{key: ENDPOINT})
 
 
 def _count(errors: list[str]) -> str:
