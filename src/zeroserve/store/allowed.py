@@ -32,10 +32,15 @@ class AllowedRoots:
         return cls(given or defaults)
 
     def allows(self, path: Path) -> bool:
-        resolved = path.expanduser().resolve()
+        try:
+            resolved = path.expanduser().resolve()
+        except (OSError, ValueError, RuntimeError):  # a NUL byte, a name too long, a symlink loop
+            return False
         return any(resolved.is_relative_to(root) for root in self.roots)
 
     def check(self, path: Path) -> None:
+        if "\0" in str(path):
+            raise ArtifactError("is not a valid path (it contains a NUL character)")
         if not self.allows(path):
             roots = os.pathsep.join(str(root) for root in self.roots)
             raise ArtifactError(

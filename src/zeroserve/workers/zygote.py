@@ -3,6 +3,8 @@
 Forking a warm process costs milliseconds where a fresh interpreter with onnxruntime costs hundreds of them.
 Fork safety: nothing here creates an onnxruntime session, a thread pool or an event loop before forking;
 only modules are imported. Run as `python -m zeroserve.workers.zygote` with ZEROSERVE_SOCKET set.
+When the server adopts orphans (ZEROSERVE_ADOPT_WORKERS=1), each worker is forked twice so that it is the
+server's child, not ours: a zygote crash then leaves warm workers serving (workers/supervisor.py).
 """
 
 from __future__ import annotations
@@ -104,7 +106,8 @@ def run(address: str, server_pid: int | None) -> None:
     # then never write to (and so copy) the pages it shares with the zygote.
     gc.collect()
     gc.freeze()
-    # Children are reaped by the kernel; the server learns of a death from the worker's closed socket.
+    # Our children (the short-lived middle processes, or workers when the server adopts none) are reaped by
+    # the kernel; the server learns of a worker's death from its closed socket and reaps the ones it adopted.
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     control = connect(address)

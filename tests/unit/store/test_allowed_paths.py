@@ -50,3 +50,11 @@ def test_the_cache_refuses_a_folder_outside_the_roots_before_reading_it(tmp_path
     with pytest.raises(ArtifactError, match="HF_MODEL_ID /proc/self: is outside"):
         cache.check_source("/proc/self", label="HF_MODEL_ID")
     cache.check_source("s3://bucket/model.tar.gz")  # not a local path: not this rule's business
+
+
+def test_paths_no_file_system_can_hold_are_refused_not_crashed_on(tmp_path: Path) -> None:
+    roots = AllowedRoots([tmp_path])
+    assert not roots.allows(tmp_path / "a\0b")
+    roots.check(tmp_path / ("x" * 5000))  # too long for the file system: its read fails later, with a reason
+    with pytest.raises(ArtifactError, match="NUL"):
+        roots.check(tmp_path / "a\0b")
