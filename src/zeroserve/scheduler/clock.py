@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 # asyncio may run a timer up to its clock resolution early; a timer must never see now() < its time.
 _EARLY_SLACK_S = 0.001
@@ -35,7 +35,7 @@ class LoopClock:
         return self._loop.call_at(when_s + _EARLY_SLACK_S, callback)
 
 
-async def wait_until(clock: Clock, event: asyncio.Future[None], deadline_s: float) -> bool:
+async def wait_until(clock: Clock, event: asyncio.Future[Any], deadline_s: float) -> bool:
     """Wait for `event` (not consumed: others may wait on it too) or the clock's `deadline_s`, whichever
     is first. True if the event happened."""
     wake: asyncio.Future[None] = asyncio.get_running_loop().create_future()

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from zeroserve import error_messages as messages
 from zeroserve.metrics.events import NullObserver, Observer
 from zeroserve.runtimes.base import Invocation
 from zeroserve.scheduler.admission import AdmissionGate
+from zeroserve.scheduler.clock import wait_until
 from zeroserve.scheduler.deployment import VariantDeployment
 from zeroserve.scheduler.pool import Pool, VariantPool, WorkerSlot
 from zeroserve.workers.connection import WorkerGone, WorkerReply
@@ -61,7 +61,6 @@ class Router:
         invocation_timeout_s: float,
         queue_limit: int | None = None,
         observer: Observer | None = None,
-        clock: Callable[[], float] | None = None,
     ) -> None:
         self.pool = pool
         self.account_id = account_id
@@ -70,7 +69,7 @@ class Router:
         self.invocation_timeout_s = invocation_timeout_s
         self.queue_limit = queue_limit
         self.observer: Observer = observer or NullObserver()
-        self.clock = clock or pool.clock.now
+        self.clock = pool.clock  # one clock for the pool's timers and the invocation timeout
         self.endpoints: dict[str, list[VariantRoute]] = {}
 
     def set_endpoint(self, name: str, deployments: list[VariantDeployment]) -> None:
@@ -122,7 +121,7 @@ class Router:
             raise messages.payload_too_large(
                 len(invocation.body), deployment.max_payload_bytes, deployment.variant
             )
-        arrived = self.clock()
+        arrived = self.clock.now()
         try:
             await route.gate.enter()
         except AdmissionGate.Rejected:
@@ -143,7 +142,7 @@ class Router:
         for attempt in (1, 2):
             slot, cold = await self.pool.acquire(route.pool, arrived + self.wait_budget_s)
             trace.cold_start = trace.cold_start or cold
-            trace.queue_ms = (self.clock() - arrived) * 1000
+            trace.queue_ms = (self.clock.now() - arrived) * 1000
             try:
                 reply = await self._send(slot, invocation, arrived)
             except WorkerGone:
@@ -167,19 +166,22 @@ class Router:
         raise AssertionError("unreachable")
 
     async def _send(self, slot: WorkerSlot, invocation: Invocation, arrived: float) -> WorkerReply:
-        remaining = arrived + self.invocation_timeout_s - self.clock()
-        try:
-            return await asyncio.wait_for(
-                slot.connection.invoke(
-                    invocation.body, invocation.content_type, invocation.accept, invocation.custom_attributes
-                ),
-                max(0.001, remaining),
+        reply = asyncio.ensure_future(
+            slot.connection.invoke(
+                invocation.body, invocation.content_type, invocation.accept, invocation.custom_attributes
             )
-        except TimeoutError:
-            # A forward pass cannot be interrupted: the stuck worker goes, a fresh one takes its place.
-            self.pool.kill(slot, "crashed", "invocation timed out")
-            stream = self.log_stream(slot.variant.deployment.endpoint)
-            raise messages.invocation_timed_out(self.invocation_timeout_s, stream) from None
+        )
+        try:
+            answered = await wait_until(self.clock, reply, arrived + self.invocation_timeout_s)
+        finally:
+            if not reply.done():
+                reply.cancel()
+        if answered:
+            return reply.result()
+        # A forward pass cannot be interrupted: the stuck worker goes, a fresh one takes its place.
+        self.pool.kill(slot, "crashed", "invocation timed out")
+        stream = self.log_stream(slot.variant.deployment.endpoint)
+        raise messages.invocation_timed_out(self.invocation_timeout_s, stream)
 
     def log_stream(self, endpoint: str) -> str:
         return messages.log_stream(self.region, self.account_id, endpoint)

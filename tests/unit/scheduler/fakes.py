@@ -72,6 +72,7 @@ class FakeConnection:
         self.stopped = False
         self.killed = False
         self.gate: asyncio.Event | None = None  # set: invocations wait for it
+        self.crash_on_invoke = False  # the worker dies with the request in flight
 
     @property
     def inflight(self) -> int:
@@ -82,6 +83,8 @@ class FakeConnection:
         try:
             if self.gate is not None:
                 await self.gate.wait()
+            if self.crash_on_invoke:
+                self.crash()
             if self.closed.done():
                 raise WorkerGone(self.worker_id)
             return WorkerReply("ok", body, "application/json", "", model_us=1, rss_mb=10.0)
@@ -110,6 +113,8 @@ class FakeHub:
         self.hold = False
         self._released = asyncio.Event()
         self.fail_with = ""
+        self.crashing = False  # every new worker dies on its first request
+        self.hang = False  # every new worker never answers
         self._pids = itertools.count(100)
 
     def release_spawns(self) -> None:
@@ -122,5 +127,8 @@ class FakeHub:
         if self.fail_with:
             raise SpawnFailed(self.fail_with)
         connection = FakeConnection(spec.worker_id, next(self._pids))
+        connection.crash_on_invoke = self.crashing
+        if self.hang:
+            connection.gate = asyncio.Event()
         self.spawned.append(connection)
         return connection, {"type": "ready", "setup_ms": 1.0, "rss_mb": 10.0}
