@@ -6,7 +6,6 @@ meet here; each is a domain error the API layer turns into SageMaker's answer.
 
 from __future__ import annotations
 
-import asyncio
 import random
 from dataclasses import dataclass
 
@@ -128,7 +127,7 @@ class Router:
             raise messages.max_concurrency_reached(name, deployment.max_concurrency) from None
         self.observer.concurrency(name, deployment.variant, route.gate.inflight, deployment.max_concurrency)
         try:
-            return await self._run(route, invocation, trace, arrived)
+            return await self._run(route, invocation, trace, arrived, name, target_variant)
         finally:
             route.gate.leave()
             self.observer.concurrency(
@@ -136,10 +135,21 @@ class Router:
             )
 
     async def _run(
-        self, route: VariantRoute, invocation: Invocation, trace: InvocationTrace, arrived: float
+        self,
+        route: VariantRoute,
+        invocation: Invocation,
+        trace: InvocationTrace,
+        arrived: float,
+        name: str,
+        target_variant: str | None,
     ) -> InvocationResult:
         deployment = route.deployment
         for attempt in (1, 2):
+            if (
+                attempt == 2 and route.pool.retired
+            ):  # an update replaced the variant: retry on what serves now
+                route = self._choose(name, target_variant)
+                deployment = route.deployment
             slot, cold = await self.pool.acquire(route.pool, arrived + self.wait_budget_s)
             trace.cold_start = trace.cold_start or cold
             trace.queue_ms = (self.clock.now() - arrived) * 1000
@@ -166,10 +176,8 @@ class Router:
         raise AssertionError("unreachable")
 
     async def _send(self, slot: WorkerSlot, invocation: Invocation, arrived: float) -> WorkerReply:
-        reply = asyncio.ensure_future(
-            slot.connection.invoke(
-                invocation.body, invocation.content_type, invocation.accept, invocation.custom_attributes
-            )
+        reply = slot.connection.submit(
+            invocation.body, invocation.content_type, invocation.accept, invocation.custom_attributes
         )
         try:
             answered = await wait_until(self.clock, reply, arrived + self.invocation_timeout_s)

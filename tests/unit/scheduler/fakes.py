@@ -78,8 +78,15 @@ class FakeConnection:
     def inflight(self) -> int:
         return self.active
 
-    async def invoke(self, body: bytes, content_type: str, accept: str, custom: str | None) -> WorkerReply:
-        self.active += 1
+    def submit(
+        self, body: bytes, content_type: str, accept: str, custom: str | None
+    ) -> asyncio.Future[WorkerReply]:
+        if self.closed.done() or self.stopped:
+            raise WorkerGone(self.worker_id)
+        self.active += 1  # in flight from the moment it is sent, as a real connection counts it
+        return asyncio.ensure_future(self._answer(body))
+
+    async def _answer(self, body: bytes) -> WorkerReply:
         try:
             if self.gate is not None:
                 await self.gate.wait()

@@ -75,3 +75,22 @@ def test_a_second_death_is_an_internal_failure() -> None:
         assert router.pool.reserved_mb == 0
 
     run(scenario)
+
+
+def test_a_request_on_a_worker_stopped_by_an_update_is_retried_on_the_new_variant() -> None:
+    async def scenario(router: Router, hub: FakeHub, clock: FakeClock) -> None:
+        await router.invoke("e", REQUEST, InvocationTrace())
+        old = hub.spawned[0]
+        old.gate = asyncio.Event()  # the next request is in flight on the old worker...
+        call = asyncio.ensure_future(router.invoke("e", REQUEST, InvocationTrace()))
+        await settle()
+        green = VariantDeployment(
+            endpoint="e", variant="v", bundle_dir="/b2", memory_mb=1024, max_concurrency=5, generation=2
+        )
+        router.set_endpoint("e", [green])  # ...when an update switches the endpoint and retires the old one
+        old.gate.set()
+        answer = await call
+        assert answer.body == REQUEST.body
+        assert hub.specs[-1].bundle_dir == "/b2", "the retry went to the new variant"
+
+    run(scenario)
