@@ -86,12 +86,14 @@ class ZygoteSupervisor:
         *,
         observer: Observer | None = None,
         ack_timeout_s: float = 3.0,
+        start_timeout_s: float = 120.0,
         backoff: Backoff | None = None,
         clock: Callable[[], float] | None = None,
     ) -> None:
         self._env = env
         self.observer: Observer = observer or NullObserver()
         self.ack_timeout_s = ack_timeout_s
+        self.start_timeout_s = start_timeout_s
         self.backoff = backoff or Backoff()
         self._clock = clock
         self._current: _Zygote | None = None
@@ -116,9 +118,12 @@ class ZygoteSupervisor:
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "zeroserve.workers.zygote", env=self._env, start_new_session=True
         )
-        self._current = _Zygote(process, self._now(), loop.create_future(), loop.create_future())
+        zygote = _Zygote(process, self._now(), loop.create_future(), loop.create_future())
+        self._current = zygote
         self._wake()
-        self._watcher = loop.create_task(self._watch(self._current))
+        self._watcher = loop.create_task(self._watch(zygote))
+        # One that never says hello (stuck importing the runtime stack) is hung too: replace it.
+        loop.call_later(self.start_timeout_s, lambda: None if zygote.ready.done() else zygote.kill())
 
     async def _watch(self, zygote: _Zygote) -> None:
         code = await zygote.process.wait()
@@ -143,9 +148,13 @@ class ZygoteSupervisor:
                 self._watcher = loop.create_task(self._retry_later())
 
     async def _retry_later(self) -> None:
-        await asyncio.sleep(self.backoff.cap_s)
-        if not self._closing:
-            await self._launch()
+        while not self._closing:
+            await asyncio.sleep(self.backoff.cap_s)
+            try:
+                await self._launch()
+                return
+            except OSError as exc:
+                self.last_error = f"the zygote could not be started: {exc}"
 
     def _bury(self, zygote: _Zygote) -> None:
         if not zygote.died.done():

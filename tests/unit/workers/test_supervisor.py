@@ -63,3 +63,23 @@ def test_a_zygote_that_cannot_start_fails_spawns_with_a_clear_error_and_a_metric
 
     message = asyncio.run(scenario())
     assert "keeps dying" in message and "exited with code 1" in message
+
+
+def test_a_zygote_that_never_says_hello_is_killed_and_replaced() -> None:
+    async def scenario() -> int:
+        # A socket nobody listens on: the zygote imports the runtime stack, then cannot connect and exits;
+        # before it gets there, the start timeout has already killed it.
+        env = dict(os.environ, ZEROSERVE_SOCKET="@zeroserve-test-nobody-listens")
+        supervisor = ZygoteSupervisor(env, start_timeout_s=0.05, backoff=Backoff(base_s=0.01, cap_s=0.02))
+        await supervisor.start()
+        first = supervisor.pid
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 10
+        while supervisor.pid == first and loop.time() < deadline:
+            await asyncio.sleep(0.01)
+        await supervisor.close()
+        assert supervisor.pid != first
+        assert supervisor.last_error == "the zygote process exited with code -9", "killed, not exited"
+        return supervisor.restarts
+
+    assert asyncio.run(scenario()) >= 1
