@@ -1,4 +1,4 @@
-"""Section 10: the int8 fidelity gate at deploy: what it decided for each benchmark model, and what it cost.
+"""Section 11: the int8 fidelity gate at deploy: what it decided for each benchmark model, and what it cost.
 
 Each model is converted twice by zeroserve's own `build_bundle`: with the gate (the default) and with int8
 forced (`ZEROSERVE_QUANTIZE=true`, no gate), from a cold conversion each time. The gate's own time is what
@@ -22,7 +22,7 @@ from bench.report import Section, Table, Target
 from bench.stats import fmt
 
 NAME = "gate"
-TITLE = "10. The int8 fidelity gate at deploy"
+TITLE = "11. The int8 fidelity gate at deploy"
 GATE_TARGET_S = 2.0
 
 

@@ -1,5 +1,5 @@
-"""Section 9: the local S3 store of `zeroserve serve --s3` (SeaweedFS `weed mini`): time to ready, memory idle
-and after traffic, with zeroserve's tuning and with weed's defaults, and recovery after kill -9."""
+"""Section 10: the local S3 store of `zeroserve serve --s3` (SeaweedFS `weed mini`): time to ready, memory
+idle and after traffic, with zeroserve's tuning and with weed's defaults, and recovery after kill -9."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from bench.report import Section, Table
 from zeroserve.objectstore.weed import find_weed, free_port, plan_launch
 
 NAME = "s3"
-TITLE = "9. Local S3 store (`--s3`, SeaweedFS)"
+TITLE = "10. Local S3 store (`--s3`, SeaweedFS)"
 _AWS_UNSET = (
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",

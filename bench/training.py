@@ -1,4 +1,4 @@
-"""Section 11: training jobs. CreateTrainingJob -> the script's first line, how soon a printed line can be
+"""Section 12: training jobs. CreateTrainingJob -> the script's first line, how soon a printed line can be
 read through the CloudWatch Logs API, and a warm endpoint's latency while a training job runs beside it."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from bench.workload import TokenTexts, body
 from bench.zsserver import Zeroserve, running
 
 NAME = "training"
-TITLE = "11. Training jobs beside serving"
+TITLE = "12. Training jobs beside serving"
 ROLE = "arn:aws:iam::000000000000:role/bench"
 ENDPOINT = "beside-training"
 # Records when it started, then prints timestamped lines for the log-delivery measurement.

@@ -39,6 +39,8 @@ class Settings:
     model_wait_budget_s: float = 30.0
     # How long a worker may take to load its model and answer the warm-up (a big model on a slow disk).
     worker_start_timeout_s: float = 300.0
+    # How long the zygote may take to acknowledge a spawn request before it is taken for hung and replaced.
+    zygote_ack_timeout_s: float = 3.0
     # SageMaker's per-invocation model timeout.
     invocation_timeout_s: float = 60.0
     # Requests beyond MaxConcurrency that may wait for a slot before ThrottlingException.
@@ -51,6 +53,8 @@ class Settings:
     access_keys: str = ""
     # API keys for the public /v1 route; empty means open.
     api_keys: str = ""
+    # Local folders artifacts may be read from (os.pathsep-separated); empty: home, temp, data and cache dirs.
+    allowed_paths: str = ""
     log_level: str = "info"
     # What the cost meter charges (USD): SageMaker Serverless Inference list prices by default.
     price_gb_second_usd: float = 0.0000200

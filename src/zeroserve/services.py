@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from zeroserve.config import Settings
+from zeroserve.config import Settings, default_cache_dir
 from zeroserve.control.actions import ControlPlane
 from zeroserve.control.bundles import BundleBuilder
 from zeroserve.control.lifecycle import EndpointLifecycle
@@ -17,6 +17,7 @@ from zeroserve.metrics.telemetry import Telemetry
 from zeroserve.objectstore.service import S3Access
 from zeroserve.scheduler.pool import Pool
 from zeroserve.scheduler.router import Router
+from zeroserve.store.allowed import AllowedRoots, default_roots
 from zeroserve.store.artifacts import ArtifactCache
 from zeroserve.store.db import Database
 from zeroserve.store.repository import Repository
@@ -57,7 +58,7 @@ class Services:
         logs_api = LogsApi(logs, region=settings.region, account_id=settings.account_id)
         endpoint_logs = EndpointLogs(logs)
         observer = FanOut(*telemetry.observers, endpoint_logs, *(observers or []))
-        hub = WorkerHub()
+        hub = WorkerHub(observer=observer, zygote_ack_timeout_s=settings.zygote_ack_timeout_s)
         await hub.start()
         pool = Pool(
             hub,
@@ -76,7 +77,10 @@ class Services:
             queue_limit=settings.queue_per_endpoint or None,
             observer=observer,
         )
-        artifacts = ArtifactCache(settings.artifacts_dir)
+        allowed = AllowedRoots.parse(
+            settings.allowed_paths, default_roots(settings.data_dir, default_cache_dir())
+        )
+        artifacts = ArtifactCache(settings.artifacts_dir, allowed=allowed)
         artifacts.sweep_stale()
         bundles = BundleBuilder(settings.artifacts_dir / "bundles")
         lifecycle = EndpointLifecycle(repo, artifacts, bundles, router, settings)

@@ -15,6 +15,8 @@ MISBEHAVING_INFERENCE = """
 import os
 import time
 
+_HELD = []  # what "touch:" keeps resident, so the worker's RSS stays up after it answers
+
 
 def predict_fn(data, model):
     text = data["inputs"]
@@ -23,6 +25,12 @@ def predict_fn(data, model):
         return [{"slept": True, "pid": os.getpid()}]
     if text == "crash":
         os._exit(3)
+    if text.startswith("touch:"):  # resident, not just reserved: every page written
+        _HELD.append(b"x" * (int(text.split(":", 1)[1]) * 1024 * 1024))
+        return [{"touched_mb": len(_HELD[-1]) // (1024 * 1024), "pid": os.getpid()}]
+    if text == "spin":
+        while True:
+            pass
     if text.startswith("alloc:"):
         blob = bytearray(int(text.split(":", 1)[1]) * 1024 * 1024)
         return [{"allocated_mb": len(blob) // (1024 * 1024)}]

@@ -46,7 +46,7 @@ def create_app(settings: Settings) -> Starlette:
         *dashboard.routes,
         *public.routes,
     ]
-    signed = Middleware(SigV4Middleware, access_keys=settings.access_keys)
+    signed = Middleware(SigV4Middleware, access_keys=settings.access_keys, region=settings.region)
     app = Starlette(routes=routes, lifespan=lifespan, middleware=[signed])
     app.state.settings = settings
     app.state.draining = False

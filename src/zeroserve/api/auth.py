@@ -105,8 +105,10 @@ class SigV4Verifier:
         *,
         clock: Callable[[], float] = time.time,
         max_skew_s: float = MAX_CLOCK_SKEW_S,
+        region: str | None = None,
     ) -> None:
         self.keys = keys
+        self.region = region  # None: any region (a signature for another region is still a valid one)
         self.clock = clock
         self.max_skew_s = max_skew_s
 
@@ -118,6 +120,8 @@ class SigV4Verifier:
             raise UnrecognizedClient("The security token included in the request is invalid.")
         if auth.service != service:
             raise AuthError(f"Credential should be scoped to correct service: '{service}'.")
+        if self.region is not None and auth.region != self.region:
+            raise AuthError(f"Credential should be scoped to a valid region, not '{auth.region}'.")
         for required in ("host", "x-amz-date"):
             if required not in auth.signed_headers:
                 raise AuthError(f"'{required}' must be a signed header.")
@@ -209,10 +213,16 @@ class SigV4Middleware:
     Logs, signed for `logs`) is passed on only if its signature checks out. The body is read once here and
     replayed to the route."""
 
-    def __init__(self, app: ASGIApp, access_keys: str = "", clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        access_keys: str = "",
+        clock: Callable[[], float] = time.time,
+        region: str | None = None,
+    ) -> None:
         self.app = app
         keys = parse_keys(access_keys)
-        self.verifier = SigV4Verifier(keys, clock=clock) if keys else None
+        self.verifier = SigV4Verifier(keys, clock=clock, region=region) if keys else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.verifier is None or scope["type"] != "http" or not _SIGNED_PATH.match(scope["path"]):

@@ -2,8 +2,9 @@
 `POST /v1/{endpoint}/predict` with `{"text": "..."}` answers
 `{"label": "positive", "probability": 0.97, "message": "Positive sentiment, Probability: 97%"}`.
 
-A thin adapter over the runtime: the request becomes an ordinary invocation (so admission, metrics and billing
-see it like any other), and only a successful answer is reshaped; errors keep SageMaker's runtime shape.
+A thin adapter over the data plane: the text becomes an ordinary invocation handed to `runtime.run`, as
+InvokeEndpoint's is (so admission, metrics and billing see it like any other), and only a successful answer is
+reshaped; errors keep SageMaker's runtime shape.
 Optional API keys (Settings.api_keys, header `x-api-key`) guard it.
 """
 
@@ -15,12 +16,12 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import Message
 
 from zeroserve.api import runtime
 from zeroserve.api.auth import check_api_key
 from zeroserve.api.errors import error_response
 from zeroserve.errors import ValidationError
+from zeroserve.runtimes.base import Invocation
 
 MAX_TEXT_CHARS = 100_000
 # A checkpoint saved without label names answers LABEL_0/LABEL_1; for a two-class classifier behind a
@@ -33,7 +34,7 @@ _NOT_A_CLASSIFIER = "Endpoint {name} did not answer like a text classifier ([{{l
 def _text_of(body: bytes) -> str:
     try:
         payload = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nesting too deep for the parser
         raise ValidationError('Body must be JSON like {"text": "..."}.') from None
     text = payload.get("text") if isinstance(payload, dict) else None
     if not isinstance(text, str) or not text.strip():
@@ -57,28 +58,6 @@ def prediction(answer: Any) -> dict[str, Any]:
     return {"label": label, "probability": probability, "message": f"{noun}, Probability: {probability:.0%}"}
 
 
-def _as_invocation(request: Request, text: str) -> Request:
-    """The same request, as an InvokeEndpoint of `{"inputs": text}` would have arrived. This friendly route
-    truncates a review longer than the model's window, where InvokeEndpoint refuses it as SageMaker does."""
-    body = json.dumps({"inputs": text, "parameters": {"truncation": True}}).encode()
-    scope = dict(request.scope)
-    scope["headers"] = [
-        (b"content-type", b"application/json"),
-        (b"accept", b"application/json"),
-        (b"content-length", str(len(body)).encode()),
-    ]
-    delivered = False
-
-    async def receive() -> Message:
-        nonlocal delivered
-        if delivered:
-            return await request.receive()
-        delivered = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    return Request(scope, receive)
-
-
 async def predict(request: Request) -> Response:
     name = request.path_params["endpoint_name"]
     try:
@@ -86,7 +65,11 @@ async def predict(request: Request) -> Response:
         text = _text_of(await request.body())
     except Exception as exc:
         return error_response(exc, "runtime")
-    answered = await runtime.invoke_named(_as_invocation(request, text), name)
+    # This friendly route truncates a review longer than the model's window, where InvokeEndpoint refuses
+    # it as SageMaker does.
+    body = json.dumps({"inputs": text, "parameters": {"truncation": True}}).encode()
+    invocation = Invocation(body, "application/json", "application/json", None)
+    answered = await runtime.run(request.app, name, invocation)
     if answered.status_code != 200:
         return answered
     try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 
+from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -48,13 +49,9 @@ async def ping(request: Request) -> Response:
 
 
 async def invoke_named(request: Request, name: str) -> Response:
-    """Invoke endpoint `name` with this request's body and headers (api/public.py adapts to this too)."""
-    arrived_wall = time.time()
-    arrived = time.perf_counter()
+    """Invoke endpoint `name` with this request's body and headers."""
+    arrived_wall, arrived = time.time(), time.perf_counter()
     router: Router = request.app.state.router
-    observer: Observer = request.app.state.observer
-    trace = InvocationTrace()
-    body = b""
     try:
         if request.app.state.draining:
             raise ServiceUnavailable("The server is shutting down; retry on another instance.")
@@ -68,7 +65,32 @@ async def invoke_named(request: Request, name: str) -> Response:
         custom = _header(request, "x-amzn-sagemaker-custom-attributes", None)
         target = _header(request, "x-amzn-sagemaker-target-variant", None)
         body = await request.body()
-        result = await router.invoke(name, Invocation(body, content_type, accept, custom), trace, target)
+    except Exception as exc:  # refused before any variant was chosen: nothing to record
+        return error_response(exc, "runtime")
+    invocation = Invocation(body, content_type, accept, custom)
+    return await run(request.app, name, invocation, target, arrived_wall=arrived_wall, arrived=arrived)
+
+
+async def run(
+    app: Starlette,
+    name: str,
+    invocation: Invocation,
+    target: str | None = None,
+    *,
+    arrived_wall: float | None = None,
+    arrived: float | None = None,
+) -> Response:
+    """The data plane's answer to one invocation, as SageMaker's response, reported as one record (also
+    what api/public.py calls)."""
+    arrived_wall = time.time() if arrived_wall is None else arrived_wall
+    arrived = time.perf_counter() if arrived is None else arrived
+    router: Router = app.state.router
+    observer: Observer = app.state.observer
+    trace = InvocationTrace()
+    try:
+        if app.state.draining:
+            raise ServiceUnavailable("The server is shutting down; retry on another instance.")
+        result = await router.invoke(name, invocation, trace, target)
         response = Response(
             result.body,
             media_type=result.content_type,
@@ -98,7 +120,7 @@ async def invoke_named(request: Request, name: str) -> Response:
                 model_ms=trace.model_ms,
                 overhead_ms=max(0.0, total_ms - trace.model_ms),
                 total_ms=total_ms,
-                bytes_in=len(body),
+                bytes_in=len(invocation.body),
                 bytes_out=sent,
                 memory_mb=trace.memory_mb,
                 rss_mb=trace.rss_mb,

@@ -12,9 +12,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from zeroserve.scheduler.router import Router
+from zeroserve.workers.hub import WorkerHub
 
 
-def snapshot(router: Router) -> dict[str, Any]:
+def snapshot(router: Router, hub: WorkerHub) -> dict[str, Any]:
     endpoints: dict[str, Any] = {}
     for name, routes in router.endpoints.items():
         variants = []
@@ -43,7 +44,8 @@ def snapshot(router: Router) -> dict[str, Any]:
             )
         endpoints[name] = {"variants": variants}
     return {
-        "zygote_pid": router.pool.hub.zygote_pid,
+        "zygote_pid": hub.zygote_pid,
+        "zygote_restarts": hub.zygote.restarts if hub.zygote else 0,
         "memory_budget_mb": router.pool.memory_budget_mb,
         "reserved_mb": router.pool.reserved_mb,
         "endpoints": endpoints,
@@ -70,7 +72,7 @@ def bundle_summary(bundle_dir: str) -> dict[str, Any]:
 
 async def status(request: Request) -> JSONResponse:
     services = request.app.state.services
-    answer = snapshot(request.app.state.router)
+    answer = snapshot(services.router, services.hub)
     # Where S3 is (`zeroserve env` reads it), and the identity ARNs are made with.
     answer["s3"] = services.s3.status()
     answer["region"] = services.settings.region

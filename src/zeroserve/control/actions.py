@@ -14,11 +14,12 @@ from typing import Any
 
 from zeroserve.control import listing
 from zeroserve.control.arns import NOUN, arn
+from zeroserve.control.environment import check_environment
 from zeroserve.control.lifecycle import EndpointLifecycle
 from zeroserve.control.service_model import summary_members
 from zeroserve.control.validation import validate
 from zeroserve.control.variants import check_variants, pending_summary
-from zeroserve.errors import ValidationError
+from zeroserve.errors import ArtifactError, ValidationError
 from zeroserve.store.repository import AlreadyExists, Document, Repository, Row
 
 Params = dict[str, Any]
@@ -140,11 +141,21 @@ class ControlPlane:
         if container is None:
             raise ValidationError("Either PrimaryContainer or Containers must be specified.")
         env = container.get("Environment") or {}
+        check_environment(p)
         if not container.get("ModelDataUrl") and not env.get("HF_MODEL_ID"):
             raise ValidationError(
                 "PrimaryContainer.ModelDataUrl is required (s3://, file:// or a path), or "
                 "Environment.HF_MODEL_ID naming a local model folder."
             )
+        url, label = (
+            (container["ModelDataUrl"], "ModelDataUrl")
+            if container.get("ModelDataUrl")
+            else (env["HF_MODEL_ID"], "HF_MODEL_ID")
+        )
+        try:
+            self.lifecycle.artifacts.check_source(str(url), label=label)
+        except ArtifactError as exc:
+            raise ValidationError(exc.message) from None
         doc: Document = {
             "ModelName": name,
             "ModelArn": self._arn("model", name),

@@ -2,7 +2,8 @@
 
 Conversion (ONNX export + int8 quantization) imports torch, so it runs in a subprocess: the server never
 loads the ML stack, and a conversion that crashes takes only itself down. Its last stderr line becomes the
-endpoint's FailureReason.
+endpoint's FailureReason. The subprocess is supervised: it dies with the server (workers/guard.py), is
+killed when its deploy is cancelled or times out, and one killed by a signal from outside is run once more.
 """
 
 from __future__ import annotations
@@ -104,35 +105,45 @@ class BundleBuilder:
 
     async def _convert(self, source_dir: Path, bundle_dir: Path, options: BundleOptions, digest: str) -> Path:
         self.root.mkdir(parents=True, exist_ok=True)
-        command = [sys.executable, "-m", "zeroserve.runtimes.export", str(source_dir), str(bundle_dir)]
+        command = [sys.executable, "-m", "zeroserve.workers.guard", "zeroserve.runtimes.export"]
+        command += [str(source_dir), str(bundle_dir)]
         command += ["--runtime", options.runtime]
         if options.task:
             command += ["--task", options.task]
         command += ["--quantize", options.quantize]
         if options.truncation:
             command.append("--truncation")
-        process = await asyncio.create_subprocess_exec(
-            *command,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env=self._environment(options, digest),
-        )
-        try:
-            _, stderr = await asyncio.wait_for(process.communicate(), self.timeout_s)
-        except TimeoutError:
-            process.kill()
-            await process.wait()
-            raise ArtifactError(f"model conversion took longer than {self.timeout_s:.0f} s") from None
-        if process.returncode != 0 or not (bundle_dir / "bundle.json").is_file():
+        for attempt in (1, 2):
+            returncode, stderr = await self._run(command, self._environment(options, digest))
+            if returncode >= 0 or attempt == 2:
+                break
+            log.warning("model conversion was killed by signal %d; running it once more", -returncode)
+        if returncode != 0 or not (bundle_dir / "bundle.json").is_file():
             lines = [line for line in stderr.decode(errors="replace").splitlines() if line.strip()]
-            reason = lines[-1] if lines else f"exit status {process.returncode}"
+            reason = lines[-1] if lines else f"exit status {returncode}"
             raise ArtifactError(f"model conversion failed: {reason}")
         _log_decision(bundle_dir)
         return bundle_dir
 
+    async def _run(self, command: list[str], env: dict[str, str]) -> tuple[int, bytes]:
+        process = await asyncio.create_subprocess_exec(
+            *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env
+        )
+        try:
+            _, stderr = await asyncio.wait_for(process.communicate(), self.timeout_s)
+        except TimeoutError:
+            raise ArtifactError(f"model conversion took longer than {self.timeout_s:.0f} s") from None
+        finally:
+            if process.returncode is None:  # timed out or the deploy was cancelled: it must not run on
+                process.kill()
+                await asyncio.shield(process.wait())
+        assert process.returncode is not None
+        return process.returncode, stderr
+
     @staticmethod
     def _environment(options: BundleOptions, digest: str) -> dict[str, str]:
         env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", ZEROSERVE_SOURCE_DIGEST=digest)
+        env["ZEROSERVE_SERVER_PID"] = str(os.getpid())
         if options.task:
             env["HF_TASK"] = options.task
         if options.program:

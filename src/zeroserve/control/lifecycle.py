@@ -21,6 +21,7 @@ from typing import Any
 
 from zeroserve.config import Settings
 from zeroserve.control.bundles import BundleBuilder, BundleOptions
+from zeroserve.control.environment import BadValue, ModelEnvironment
 from zeroserve.errors import ArtifactError, ZeroserveError
 from zeroserve.scheduler.deployment import VariantDeployment
 from zeroserve.scheduler.pool import VariantPool
@@ -83,30 +84,39 @@ class EndpointLifecycle:
             await asyncio.wait({task})
 
     def restore(self) -> None:
-        """After a restart: route InService endpoints at once from their recorded bundles (workers start
-        on the first request); redo interrupted creates; an interrupted update keeps the old config."""
+        """After a restart (clean or kill -9): route InService endpoints at once from their recorded bundles
+        (workers start on the first request); redo interrupted creates; an interrupted update keeps the old
+        config. Whatever cannot be resumed is Failed with a reason: nothing stays Creating or Updating."""
         for row in self.repo.all("endpoint"):
-            internal = row.doc.get("_zeroserve", {})
-            deployments = [VariantDeployment(**d) for d in internal.get("deployments", [])]
-            ready = deployments and all(Path(d.bundle_dir, "bundle.json").is_file() for d in deployments)
-            if row.status in ("InService", "Updating") and ready:
-                fresh = [dataclasses.replace(d, generation=next(_generations)) for d in deployments]
-                self.router.set_endpoint(row.name, fresh)
-                if row.status == "Updating":
-                    self._set_status(
-                        row.name, "InService", "UpdateEndpoint was interrupted by a server restart."
-                    )
-            elif row.status in ("Creating", "InService", "Updating"):
-                snapshot = internal.get("snapshot", {})
-                if snapshot:
-                    self._set_status(row.name, "Creating", None)
-                    self.start(row.name, snapshot["config"], snapshot["models"], updating=False)
+            try:
+                self._restore(row.name, row.status, row.doc.get("_zeroserve", {}))
+            except Exception as exc:  # one bad row must not keep the server (and the others) down
+                log.exception("endpoint %s could not be restored", row.name)
+                self._set_status(row.name, "Failed", f"could not be restored after a restart: {exc}")
+
+    def _restore(self, name: str, status: str, internal: Document) -> None:
+        deployments = [VariantDeployment(**d) for d in internal.get("deployments", [])]
+        ready = deployments and all(Path(d.bundle_dir, "bundle.json").is_file() for d in deployments)
+        if status in ("InService", "Updating") and ready:
+            fresh = [dataclasses.replace(d, generation=next(_generations)) for d in deployments]
+            self.router.set_endpoint(name, fresh)
+            if status == "Updating":
+                self._set_status(name, "InService", "UpdateEndpoint was interrupted by a server restart.")
+        elif status in ("Creating", "InService", "Updating"):
+            snapshot = internal.get("snapshot", {})
+            if snapshot:
+                self._set_status(name, "Creating", None)
+                self.start(name, snapshot["config"], snapshot["models"], updating=False)
+            else:
+                self._set_status(name, "Failed", "interrupted by a server restart and could not be resumed")
 
     # --- the deployment ----------------------------------------------------------------------------
 
     async def _deploy(
         self, endpoint: str, config: Document, models: dict[str, Document], updating: bool
     ) -> None:
+        """The task boundary: whatever the deployment raises, the endpoint ends InService (rolled back, for
+        an update) or Failed, with a FailureReason; an unexpected error also logs its traceback."""
         started = time.perf_counter()
         prepared: list[VariantPool] = []
         try:
@@ -114,28 +124,46 @@ class EndpointLifecycle:
                 await self._prepare(endpoint, variant, models[variant["ModelName"]])
                 for variant in config["ProductionVariants"]
             ]
-            prepared = [self.router.pool.deploy(d) for d in deployments]
+            for deployment in deployments:
+                prepared.append(self.router.pool.deploy(deployment))
             for variant_pool in prepared:
                 await self._prove(variant_pool)
+            self.router.activate(endpoint, prepared)
+            self._mark_in_service(endpoint, config, models, [p.deployment for p in prepared])
         except asyncio.CancelledError:
-            for variant_pool in prepared:
-                self.router.pool.remove(variant_pool.key)
+            self._discard(prepared)
             raise
-        except (ZeroserveError, SpawnFailed, OSError) as exc:
-            for variant_pool in prepared:
-                self.router.pool.remove(variant_pool.key)
+        except (ZeroserveError, SpawnFailed, OSError, BadValue) as exc:
             reason = getattr(exc, "message", None) or str(exc) or type(exc).__name__
             log.warning("endpoint %s failed to deploy: %s", endpoint, reason)
-            if updating:
-                self._set_status(
-                    endpoint, "InService", f"UpdateEndpoint failed and was rolled back: {reason}"
-                )
-            else:
-                self._set_status(endpoint, "Failed", reason)
+            self._fail(endpoint, prepared, updating, reason)
             return
-        self.router.activate(endpoint, prepared)
-        self._mark_in_service(endpoint, config, models, [p.deployment for p in prepared])
+        except Exception as exc:  # a bug: still a final state, and the traceback for whoever fixes it
+            log.exception("endpoint %s: the deployment raised unexpectedly", endpoint)
+            reason = f"internal error while deploying: {type(exc).__name__}: {exc}"
+            self._fail(endpoint, prepared, updating, reason)
+            return
         log.info("endpoint %s InService in %.1f s", endpoint, time.perf_counter() - started)
+
+    def _discard(self, prepared: list[VariantPool]) -> None:
+        for variant_pool in prepared:
+            try:
+                self.router.pool.remove(variant_pool.key)
+            except Exception:  # cleanup must not hide the failure being reported
+                log.exception("could not remove variant %s", variant_pool.key)
+
+    def _fail(self, endpoint: str, prepared: list[VariantPool], updating: bool, reason: str) -> None:
+        routed = {route.pool.key for route in self.router.endpoints.get(endpoint, [])}
+        self._discard([p for p in prepared if p.key not in routed])
+        try:
+            if updating:
+                rolled_back = f"UpdateEndpoint failed and was rolled back: {reason}"
+                self._set_status(endpoint, "InService", rolled_back)
+            else:
+                self.router.remove_endpoint(endpoint)
+                self._set_status(endpoint, "Failed", reason)
+        except Exception:  # the store itself failed: nothing left to record it in
+            log.exception("endpoint %s: could not record the failure %r", endpoint, reason)
 
     async def _prove(self, variant_pool: VariantPool) -> None:
         """Fork a worker that loads the model and answers a warm-up, unless this model already did."""
@@ -161,23 +189,22 @@ class EndpointLifecycle:
     ) -> VariantDeployment:
         serverless = variant.get("ServerlessConfig")
         cores = os.cpu_count() or 1
-        batch = int(env.get("ZEROSERVE_MAX_BATCH_SIZE", "16"))
-        wait_ms = float(env.get("ZEROSERVE_MAX_BATCH_WAIT_MS", "0"))
+        parsed = ModelEnvironment.parse(env)
         common: dict[str, Any] = dict(
             endpoint=endpoint,
             variant=variant["VariantName"],
             bundle_dir=str(bundle),
             weight=float(variant.get("InitialVariantWeight", 1.0)),
             env=env,
-            max_batch_size=batch,
-            max_batch_wait_ms=wait_ms,
+            max_batch_size=parsed.max_batch_size,
+            max_batch_wait_ms=parsed.max_batch_wait_ms,
             generation=next(_generations),
         )
         if serverless:
             max_concurrency = int(serverless["MaxConcurrency"])
             # Each worker batches and runs a multi-threaded runtime, so workers beyond cores/2 only fight
             # over the cores (measured: two 2-thread workers on 2 cores lost to one).
-            max_workers = int(env.get("ZEROSERVE_MAX_WORKERS") or max(1, min(max_concurrency, cores // 2)))
+            max_workers = parsed.max_workers or max(1, min(max_concurrency, cores // 2))
             return VariantDeployment(
                 memory_mb=int(serverless["MemorySizeInMB"]),
                 max_concurrency=max_concurrency,

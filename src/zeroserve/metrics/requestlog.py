@@ -64,6 +64,7 @@ class RequestLog(NullObserver):  # only invocations matter here
         self.folder.mkdir(parents=True, exist_ok=True)
         self.max_file_bytes = max_file_bytes
         self._writer: BatchWriter[InvocationRecord] = BatchWriter("requestlog", self._write, batch_window_s)
+        self._repaired: set[Path] = set()  # files whose tail this process checked (writer thread only)
 
     def path_for(self, endpoint: str) -> Path:
         if not _ENDPOINT_NAME.match(endpoint):
@@ -110,6 +111,9 @@ class RequestLog(NullObserver):  # only invocations matter here
             # Rotating before a write (not after) keeps the newest lines in the current file for tails.
             if _size(path) >= self.max_file_bytes:
                 path.replace(path.with_name(path.name + ".1"))
+            if path not in self._repaired:
+                _drop_partial_line(path)
+                self._repaired.add(path)
             with path.open("a", encoding="utf-8") as file:
                 file.writelines(lines)
 
@@ -119,6 +123,24 @@ def _size(path: Path) -> int:
         return path.stat().st_size
     except FileNotFoundError:
         return 0
+
+
+def _drop_partial_line(path: Path) -> None:
+    """A server killed mid-write leaves a line without its newline: cut it, so the next line starts clean
+    (what was lost is only what was not yet flushed)."""
+    try:
+        with path.open("r+b") as file:
+            end = file.seek(0, os.SEEK_END)
+            if end == 0:
+                return
+            file.seek(max(0, end - _READ_BLOCK_BYTES))
+            tail = file.read()
+            if tail.endswith(b"\n"):
+                return
+            cut = tail.rfind(b"\n")
+            file.truncate(end - len(tail) + cut + 1 if cut >= 0 else (0 if end <= _READ_BLOCK_BYTES else end))
+    except FileNotFoundError:
+        return
 
 
 def _is_line_start(path: Path, offset: int) -> bool:

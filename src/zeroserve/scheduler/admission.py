@@ -48,10 +48,6 @@ class AdmissionCounter:
         self.inflight -= 1
         return self.queued > 0 and self.inflight < self.max_concurrency
 
-    def resize(self, max_concurrency: int, queue_limit: int) -> None:
-        self.max_concurrency = max_concurrency
-        self.queue_limit = queue_limit
-
 
 class AdmissionGate:
     """Async wrapper: `enter()` returns when admitted or raises `GateClosed` when rejected."""
@@ -91,11 +87,5 @@ class AdmissionGate:
 
     def leave(self) -> None:
         if self.counter.finish():
-            self.counter.promote()
-            self._waiters.popleft().set_result(None)
-
-    def resize(self, max_concurrency: int, queue_limit: int) -> None:
-        self.counter.resize(max_concurrency, queue_limit)
-        while self._waiters and self.counter.inflight < self.counter.max_concurrency:
             self.counter.promote()
             self._waiters.popleft().set_result(None)

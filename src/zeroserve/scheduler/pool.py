@@ -1,204 +1,321 @@
 """Worker processes per variant: hand out a worker for each request, start and stop them, keep the machine's
-memory budget. All decisions come from `autoscaler`; this module does the process I/O they imply."""
+memory budget. All decisions come from `autoscaler`; this module does the process I/O they imply.
+
+Ownership: a `VariantPool` owns its workers, its spawns in progress and its waiters, and changes them only in
+its own methods; the `MemoryLedger` owns the reserved memory; the `Pool` owns the registry of variants and
+the scale-in timer, and is the only caller of the variants' mutators. Every timer runs on the injected clock.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 from zeroserve.errors import ModelNotReady, Throttled
 from zeroserve.metrics.events import NullObserver, Observer, WorkerEvent
 from zeroserve.scheduler import autoscaler
+from zeroserve.scheduler.clock import Clock, LoopClock, Timer, wait_until
 from zeroserve.scheduler.deployment import VariantDeployment
-from zeroserve.workers.connection import WorkerConnection
-from zeroserve.workers.hub import SpawnFailed, WorkerHub
+from zeroserve.scheduler.ledger import MemoryLedger
+from zeroserve.workers.connection import WorkerReply
+from zeroserve.workers.hub import SpawnFailed
+from zeroserve.workers.protocol import Header
 from zeroserve.workers.spec import WorkerSpec
 
 log = logging.getLogger("zeroserve.pool")
 _worker_ids = itertools.count(1)
 
 
+class Connection(Protocol):
+    """What the pool and router need of a worker (workers/connection.py; a fake in unit tests)."""
+
+    worker_id: str
+    pid: int
+    closed: asyncio.Future[None]
+
+    @property
+    def inflight(self) -> int: ...
+
+    def submit(
+        self, body: bytes, content_type: str, accept: str, custom_attributes: str | None
+    ) -> asyncio.Future[WorkerReply]: ...
+
+    def stop(self) -> None: ...
+
+    def kill(self) -> None: ...
+
+
+class Spawner(Protocol):
+    """Where workers come from (workers/hub.py)."""
+
+    async def spawn(self, spec: WorkerSpec, timeout_s: float) -> tuple[Connection, Header]: ...
+
+
 @dataclass
 class WorkerSlot:
-    connection: WorkerConnection
+    connection: Connection
     variant: VariantPool
     memory_mb: int
     last_used_s: float
     rss_mb: float = 0.0
 
+    @property
+    def worker_id(self) -> str:
+        return self.connection.worker_id
+
     def view(self) -> autoscaler.WorkerView:
         return autoscaler.WorkerView(
-            self.connection.worker_id,
-            self.connection.inflight,
-            self.last_used_s,
-            self.memory_mb,
-            self.variant.key,
+            self.worker_id, self.connection.inflight, self.last_used_s, self.memory_mb, self.variant.key
         )
 
 
 class VariantPool:
-    def __init__(self, deployment: VariantDeployment, pool: Pool) -> None:
+    """One variant's workers, spawns in progress and waiting requests. Read by anyone, changed by the Pool
+    through the methods below, which keep the counters and the wake-up of waiters together."""
+
+    def __init__(self, deployment: VariantDeployment, scaling: autoscaler.ScalingConfig) -> None:
         self.deployment = deployment
-        self.pool = pool
-        self.workers: dict[str, WorkerSlot] = {}
-        self.starting = 0
-        self.waiting = 0
-        self.last_spawn_error = ""
-        self.spawn_failures = 0
-        self.retired = False
+        self.scaling = scaling
+        self._workers: dict[str, WorkerSlot] = {}
+        self._starting = 0
+        self._waiting = 0
+        self._spawn_failures = 0
+        self._last_spawn_error = ""
+        self._retired = False
         self._changed: asyncio.Future[None] | None = None
+
+    # --- reading -------------------------------------------------------------------------------
 
     @property
     def key(self) -> str:
         return self.deployment.key
 
     @property
-    def scaling(self) -> autoscaler.ScalingConfig:
-        d = self.deployment
-        return autoscaler.ScalingConfig(
-            idle_timeout_s=self.pool.idle_timeout_s,
-            min_workers=d.min_workers,
-            max_workers=max(d.max_workers, d.min_workers),
-            target_inflight_per_worker=d.max_batch_size,
-        )
+    def workers(self) -> Mapping[str, WorkerSlot]:
+        return self._workers
+
+    @property
+    def starting(self) -> int:
+        return self._starting
+
+    @property
+    def waiting(self) -> int:
+        return self._waiting
+
+    @property
+    def spawn_failures(self) -> int:
+        return self._spawn_failures
+
+    @property
+    def last_spawn_error(self) -> str:
+        return self._last_spawn_error
+
+    @property
+    def retired(self) -> bool:
+        return self._retired
 
     def views(self) -> list[autoscaler.WorkerView]:
-        return [slot.view() for slot in self.workers.values()]
+        return [slot.view() for slot in self._workers.values()]
+
+    def pick(self) -> WorkerSlot | None:
+        """The least loaded worker with room in its batch; a loaded one only when no other is coming (a
+        request sent to a busy worker waits behind its batch, one that waits here can take a new worker)."""
+        if not self._workers:
+            return None
+        slot = min(self._workers.values(), key=lambda s: s.connection.inflight)
+        has_room = slot.connection.inflight < self.deployment.max_batch_size
+        return slot if has_room or self._starting == 0 else None
+
+    def changed(self) -> asyncio.Future[None]:
+        """Resolved at the next change a waiter cares about (a worker ready, a spawn failed, a slot free)."""
+        if self._changed is None:
+            self._changed = asyncio.get_running_loop().create_future()
+        return self._changed
+
+    # --- changing (the Pool's calls) -------------------------------------------------------------
 
     def _notify(self) -> None:
         if self._changed is not None and not self._changed.done():
             self._changed.set_result(None)
         self._changed = None
 
-    async def acquire(self, deadline_s: float) -> tuple[WorkerSlot, bool]:
-        """The least loaded warm worker, starting one if the policy says so. Returns (slot, cold) where
-        cold means this request had to wait for a worker to start."""
-        cold = False
-        failures_before = self.spawn_failures
-        self.waiting += 1
-        try:
-            while True:
-                if self.spawn_failures > failures_before and not self.workers:
-                    # One failed start per request: a model that cannot load is reported, not re-forked in
-                    # a loop for the whole wait budget.
-                    raise ModelNotReady(f"the model could not be loaded: {self.last_spawn_error}")
-                if autoscaler.should_scale_out(self.scaling, self.views(), self.starting, self.waiting):
-                    self.pool.start_worker(self)
-                if (slot := self._pick()) is not None:
-                    return slot, cold
-                cold = cold or not self.workers
-                remaining = deadline_s - self.pool.clock()
-                if remaining <= 0:
-                    raise ModelNotReady("the model is still loading; no worker became ready in time")
-                if self._changed is None:
-                    self._changed = asyncio.get_running_loop().create_future()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(asyncio.shield(self._changed), remaining)
-        finally:
-            self.waiting -= 1
+    def _waiter_joined(self) -> None:
+        self._waiting += 1
 
-    def _pick(self) -> WorkerSlot | None:
-        """The least loaded worker with room in its batch; a loaded one only when no other is coming (a
-        request sent to a busy worker waits behind its batch, one that waits here can take a new worker)."""
-        if not self.workers:
-            return None
-        slot = min(self.workers.values(), key=lambda s: s.connection.inflight)
-        has_room = slot.connection.inflight < self.deployment.max_batch_size
-        return slot if has_room or self.starting == 0 else None
+    def _waiter_left(self) -> None:
+        self._waiting -= 1
 
-    def release(self, slot: WorkerSlot) -> None:
-        slot.last_used_s = self.pool.clock()
-        if self.waiting:
+    def _spawn_began(self) -> None:
+        self._starting += 1
+
+    def _spawn_failed(self, error: str) -> None:
+        self._starting -= 1
+        self._spawn_failures += 1
+        self._last_spawn_error = error
+        self._notify()
+
+    def _spawn_ready(self, slot: WorkerSlot | None) -> None:
+        """A spawn ended with a ready worker; `None` when the variant was retired meanwhile."""
+        self._starting -= 1
+        self._last_spawn_error = ""
+        if slot is not None:
+            self._workers[slot.worker_id] = slot
+        self._notify()
+
+    def _remove(self, worker_id: str) -> WorkerSlot | None:
+        slot = self._workers.pop(worker_id, None)
+        if slot is not None:
+            self._notify()
+        return slot
+
+    def _slot_released(self, slot: WorkerSlot, now_s: float) -> None:
+        slot.last_used_s = now_s
+        if self._waiting:
             self._notify()  # a slot in a batch is free again
-        if slot.connection.inflight == 0:
-            self.pool.schedule_scale_in(slot.last_used_s + self.pool.idle_timeout_s)
+
+    def _retire(self) -> list[WorkerSlot]:
+        self._retired = True
+        slots = list(self._workers.values())
+        self._workers.clear()
+        self._notify()
+        return slots
 
 
 class Pool:
     def __init__(
         self,
-        hub: WorkerHub,
+        hub: Spawner,
         *,
         idle_timeout_s: float,
         memory_budget_mb: int,
         spawn_timeout_s: float,
         worker_threads: int = 0,
         observer: Observer | None = None,
-        clock: Callable[[], float] | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.hub = hub
         self.idle_timeout_s = idle_timeout_s
-        self.memory_budget_mb = memory_budget_mb
         self.spawn_timeout_s = spawn_timeout_s
         self.worker_threads = worker_threads or (os.cpu_count() or 1)
         self.observer: Observer = observer or NullObserver()
-        self.clock = clock or asyncio.get_running_loop().time
+        self.clock: Clock = clock or LoopClock()
+        self.ledger = MemoryLedger(memory_budget_mb)
         self.variants: dict[str, VariantPool] = {}
-        self.reserved_mb = 0
-        self._scale_in_timer: asyncio.TimerHandle | None = None
+        self._scale_in_timer: Timer | None = None
+        self._scale_in_at: float | None = None
         self._tasks: set[asyncio.Task[object]] = set()
+
+    @property
+    def memory_budget_mb(self) -> int:
+        return self.ledger.budget_mb
+
+    @property
+    def reserved_mb(self) -> int:
+        return self.ledger.reserved_mb
 
     # --- registry ------------------------------------------------------------------------------
 
     def deploy(self, deployment: VariantDeployment) -> VariantPool:
         """Register (or replace) a variant. Workers of a replaced variant finish what they do, then stop."""
         old = self.variants.get(deployment.key)
-        variant = VariantPool(deployment, self)
+        scaling = autoscaler.ScalingConfig(
+            idle_timeout_s=self.idle_timeout_s,
+            min_workers=deployment.min_workers,
+            max_workers=max(deployment.max_workers, deployment.min_workers),
+            target_inflight_per_worker=deployment.max_batch_size,
+        )
+        variant = VariantPool(deployment, scaling)
         self.variants[deployment.key] = variant
         if old is not None:
-            self.retire(old)
-        self.fill_floor(variant)
+            self._retire(old)
+        self._fill_floor(variant)
         return variant
 
     def remove(self, key: str) -> None:
         variant = self.variants.pop(key, None)
         if variant is not None:
-            self.retire(variant)
+            self._retire(variant)
 
-    def retire(self, variant: VariantPool) -> None:
-        variant.retired = True
-        for slot in list(variant.workers.values()):
-            self._stop(slot, "stopped")
+    def _retire(self, variant: VariantPool) -> None:
+        for slot in variant._retire():
+            self._gone(slot, "stopped", reason="", kill=False)
 
-    def fill_floor(self, variant: VariantPool) -> None:
+    def _fill_floor(self, variant: VariantPool) -> None:
         for _ in range(autoscaler.workers_below_floor(variant.scaling, variant.views(), variant.starting)):
-            self.start_worker(variant)
+            if not self._start_worker(variant):
+                break
+
+    # --- handing out workers ---------------------------------------------------------------------
+
+    async def acquire(self, variant: VariantPool, deadline_s: float) -> tuple[WorkerSlot, bool]:
+        """The least loaded warm worker, starting one if the policy says so. Returns (slot, cold) where
+        cold means this request had to wait for a worker to start."""
+        cold = False
+        failures_before = variant.spawn_failures
+        variant._waiter_joined()
+        try:
+            while True:
+                if variant.spawn_failures > failures_before and not variant.workers:
+                    # One failed start per request: a model that cannot load is reported, not re-forked in
+                    # a loop for the whole wait budget.
+                    raise ModelNotReady(f"the model could not be loaded: {variant.last_spawn_error}")
+                wanted = autoscaler.should_scale_out(
+                    variant.scaling, variant.views(), variant.starting, variant.waiting
+                )
+                if wanted and not self._start_worker(variant) and not variant.workers:
+                    raise Throttled("the machine's memory budget is exhausted by busy endpoints; retry later")
+                if (slot := variant.pick()) is not None:
+                    return slot, cold
+                cold = cold or not variant.workers
+                if self.clock.now() >= deadline_s:
+                    raise ModelNotReady("the model is still loading; no worker became ready in time")
+                await wait_until(self.clock, variant.changed(), deadline_s)
+        finally:
+            variant._waiter_left()
+
+    def release(self, slot: WorkerSlot) -> None:
+        now = self.clock.now()
+        slot.variant._slot_released(slot, now)
+        if slot.connection.inflight == 0:
+            self._schedule_scale_in(now + self.idle_timeout_s)
 
     # --- starting workers ----------------------------------------------------------------------
 
-    def start_worker(self, variant: VariantPool) -> None:
-        """Begin a spawn in the background; waiters are woken when it is ready or failed."""
-        if not self._reserve(variant.deployment.memory_mb, exclude=variant):
-            if not variant.workers:
-                raise Throttled("the machine's memory budget is exhausted by busy endpoints; retry later")
-            return
-        variant.starting += 1
-        self._spawn_task(variant)
-
-    def _spawn_task(self, variant: VariantPool) -> None:
-        task = asyncio.get_running_loop().create_task(self._spawn(variant))
+    def _start_worker(self, variant: VariantPool) -> bool:
+        """Begin a spawn in the background (waiters are woken when it is ready or failed); False when the
+        memory budget has no room for it even after evicting idle workers."""
+        worker_id = f"w{next(_worker_ids)}"
+        if not self._reserve(worker_id, variant):
+            return False
+        variant._spawn_began()
+        task = asyncio.get_running_loop().create_task(self._spawn(variant, worker_id))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return True
 
     async def start_and_wait(self, variant: VariantPool) -> WorkerSlot:
-        """Spawn one worker now and return it once ready (used to prove a deployment loads)."""
-        if not self._reserve(variant.deployment.memory_mb, exclude=variant):
-            raise SpawnFailed("not enough memory budget to load the model")
-        variant.starting += 1
-        slot = await self._spawn(variant)
-        if slot is None:
-            raise SpawnFailed(variant.last_spawn_error)
-        return slot
+        """A worker of this variant once one is ready (used to prove a deployment loads): the one the floor
+        is already starting, or a new one; never one more than the variant's own policy asks for."""
+        failures_before = variant.spawn_failures
+        while not variant.workers:
+            if variant.spawn_failures > failures_before:
+                raise SpawnFailed(variant.last_spawn_error)
+            if variant.retired:
+                raise SpawnFailed("the variant was replaced while it was loading")
+            if not variant.starting and not self._start_worker(variant):
+                raise SpawnFailed("not enough memory budget to load the model")
+            await variant.changed()
+        return next(iter(variant.workers.values()))
 
-    async def _spawn(self, variant: VariantPool) -> WorkerSlot | None:
+    async def _spawn(self, variant: VariantPool, worker_id: str) -> WorkerSlot | None:
         d = variant.deployment
         spec = WorkerSpec(
-            worker_id=f"w{next(_worker_ids)}",
+            worker_id=worker_id,
             bundle_dir=d.bundle_dir,
             memory_mb=d.memory_mb,
             threads=d.threads or self.worker_threads,
@@ -209,21 +326,21 @@ class Pool:
         try:
             connection, ready = await self.hub.spawn(spec, self.spawn_timeout_s)
         except SpawnFailed as exc:
-            variant.last_spawn_error = str(exc)
-            variant.spawn_failures += 1
-            self.reserved_mb -= d.memory_mb
+            self.ledger.release(worker_id)
+            variant._spawn_failed(str(exc))
             self.observer.worker(WorkerEvent(d.endpoint, d.variant, "failed", reason=str(exc)))
             return None
-        finally:
-            variant.starting -= 1
-            variant._notify()
-        variant.last_spawn_error = ""
-        slot = WorkerSlot(connection, variant, d.memory_mb, self.clock(), float(ready.get("rss_mb", 0.0)))
+        except BaseException:  # cancelled (shutdown): the reservation and the count must not leak
+            self.ledger.release(worker_id)
+            variant._spawn_failed("the start was cancelled")
+            raise
+        slot = WorkerSlot(connection, variant, d.memory_mb, self.clock.now(), float(ready.get("rss_mb", 0.0)))
         if variant.retired:
-            self.reserved_mb -= d.memory_mb
+            self.ledger.release(worker_id)
+            variant._spawn_ready(None)
             connection.stop()
             return slot
-        variant.workers[connection.worker_id] = slot
+        variant._spawn_ready(slot)
         connection.closed.add_done_callback(lambda _: self._on_closed(slot))
         setup_ms = float(ready.get("setup_ms", 0.0))
         self.observer.worker(
@@ -231,24 +348,21 @@ class Pool:
                 d.endpoint, d.variant, "started", setup_ms=setup_ms, rss_mb=slot.rss_mb, memory_mb=d.memory_mb
             )
         )
-        self.schedule_scale_in(slot.last_used_s + self.idle_timeout_s)
-        variant._notify()
+        self._schedule_scale_in(slot.last_used_s + self.idle_timeout_s)
         return slot
 
-    def _reserve(self, memory_mb: int, exclude: VariantPool) -> bool:
-        free_mb = self.memory_budget_mb - self.reserved_mb
-        candidates = [
-            s.view() for v in self.variants.values() if v is not exclude for s in v.workers.values()
-        ]
-        evictions = autoscaler.choose_evictions(memory_mb, free_mb, candidates)
+    def _reserve(self, worker_id: str, variant: VariantPool) -> bool:
+        memory_mb = variant.deployment.memory_mb
+        others = (v for v in self.variants.values() if v is not variant)
+        candidates = [slot.view() for v in others for slot in v.workers.values()]
+        evictions = autoscaler.choose_evictions(memory_mb, self.ledger.free_mb, candidates)
         if evictions is None:
             return False
-        for worker_id in evictions:
-            slot = self._find(worker_id)
+        for evicted in evictions:
+            slot = self._find(evicted)
             if slot is not None:
                 self._stop(slot, "stopped", reason="evicted for memory")
-        self.reserved_mb += memory_mb
-        return True
+        return self.ledger.reserve(worker_id, memory_mb)
 
     def _find(self, worker_id: str) -> WorkerSlot | None:
         for variant in self.variants.values():
@@ -258,43 +372,47 @@ class Pool:
 
     # --- stopping workers ----------------------------------------------------------------------
 
-    def _stop(self, slot: WorkerSlot, kind: str, reason: str = "", kill: bool = False) -> None:
-        variant = slot.variant
-        if variant.workers.pop(slot.connection.worker_id, None) is None:
-            return
-        self.reserved_mb -= slot.memory_mb
+    def _stop(self, slot: WorkerSlot, kind: str, reason: str = "", kill: bool = False) -> bool:
+        """Take the worker out of its variant and let it go; False if it was already gone."""
+        if slot.variant._remove(slot.worker_id) is None:
+            return False
+        self._gone(slot, kind, reason, kill)
+        return True
+
+    def _gone(self, slot: WorkerSlot, kind: str, reason: str, kill: bool) -> None:
+        self.ledger.release(slot.worker_id)
         if kill:
             slot.connection.kill()
         else:
             slot.connection.stop()
-        d = variant.deployment
+        d = slot.variant.deployment
         self.observer.worker(WorkerEvent(d.endpoint, d.variant, kind, rss_mb=slot.rss_mb, reason=reason))
 
     def kill(self, slot: WorkerSlot, kind: str, reason: str) -> None:
-        self._stop(slot, kind, reason, kill=True)
-        if not slot.variant.retired:
-            self.fill_floor(slot.variant)
+        """For a worker that must not finish what it is doing (over its memory, past its timeout)."""
+        if self._stop(slot, kind, reason, kill=True) and not slot.variant.retired:
+            self._fill_floor(slot.variant)
 
     def _on_closed(self, slot: WorkerSlot) -> None:
-        """The worker's socket closed without us stopping it: it crashed."""
-        if slot.connection.worker_id in slot.variant.workers:
-            log.warning("worker %s of %s exited unexpectedly", slot.connection.worker_id, slot.variant.key)
-            self._stop(slot, "crashed", reason="worker exited unexpectedly")
+        """The worker's socket closed: if we did not stop it, it crashed (supervision replaces it)."""
+        if self._stop(slot, "crashed", reason="worker exited unexpectedly"):
+            log.warning("worker %s of %s exited unexpectedly", slot.worker_id, slot.variant.key)
             if not slot.variant.retired:
-                self.fill_floor(slot.variant)
+                self._fill_floor(slot.variant)
 
-    def schedule_scale_in(self, when_s: float) -> None:
-        timer = self._scale_in_timer
-        if timer is not None and timer.when() <= when_s:
+    # --- scale-in --------------------------------------------------------------------------------
+
+    def _schedule_scale_in(self, when_s: float) -> None:
+        if self._scale_in_at is not None and self._scale_in_at <= when_s:
             return
-        if timer is not None:
-            timer.cancel()
-        loop = asyncio.get_running_loop()
-        self._scale_in_timer = loop.call_at(when_s + 0.01, self._scale_in)
+        if self._scale_in_timer is not None:
+            self._scale_in_timer.cancel()
+        self._scale_in_at = when_s
+        self._scale_in_timer = self.clock.call_at(when_s, self._scale_in)
 
     def _scale_in(self) -> None:
-        self._scale_in_timer = None
-        now = self.clock()
+        self._scale_in_timer = self._scale_in_at = None
+        now = self.clock.now()
         next_check: float | None = None
         for variant in list(self.variants.values()):
             if not variant.workers:
@@ -305,11 +423,11 @@ class Pool:
             if when is not None:
                 next_check = when if next_check is None else min(next_check, when)
         if next_check is not None:
-            self.schedule_scale_in(max(next_check, now))
+            self._schedule_scale_in(max(next_check, now))
 
     async def close(self) -> None:
         for variant in list(self.variants.values()):
-            self.retire(variant)
+            self._retire(variant)
         self.variants.clear()
         if self._scale_in_timer is not None:
             self._scale_in_timer.cancel()

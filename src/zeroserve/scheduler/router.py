@@ -6,15 +6,14 @@ meet here; each is a domain error the API layer turns into SageMaker's answer.
 
 from __future__ import annotations
 
-import asyncio
 import random
-from collections.abc import Callable
 from dataclasses import dataclass
 
-from zeroserve.errors import EndpointUnavailable, InternalFailure, ModelError, RequestTooLarge, Throttled
+from zeroserve import error_messages as messages
 from zeroserve.metrics.events import NullObserver, Observer
 from zeroserve.runtimes.base import Invocation
 from zeroserve.scheduler.admission import AdmissionGate
+from zeroserve.scheduler.clock import wait_until
 from zeroserve.scheduler.deployment import VariantDeployment
 from zeroserve.scheduler.pool import Pool, VariantPool, WorkerSlot
 from zeroserve.workers.connection import WorkerGone, WorkerReply
@@ -61,7 +60,6 @@ class Router:
         invocation_timeout_s: float,
         queue_limit: int | None = None,
         observer: Observer | None = None,
-        clock: Callable[[], float] | None = None,
     ) -> None:
         self.pool = pool
         self.account_id = account_id
@@ -70,7 +68,7 @@ class Router:
         self.invocation_timeout_s = invocation_timeout_s
         self.queue_limit = queue_limit
         self.observer: Observer = observer or NullObserver()
-        self.clock = clock or pool.clock
+        self.clock = pool.clock  # one clock for the pool's timers and the invocation timeout
         self.endpoints: dict[str, list[VariantRoute]] = {}
 
     def set_endpoint(self, name: str, deployments: list[VariantDeployment]) -> None:
@@ -96,12 +94,12 @@ class Router:
     def _choose(self, name: str, target_variant: str | None) -> VariantRoute:
         routes = self.endpoints.get(name)
         if not routes:
-            raise EndpointUnavailable(f"Endpoint {name} of account {self.account_id} not found.")
+            raise messages.endpoint_not_found(name, self.account_id)
         if target_variant:
             for route in routes:
                 if route.deployment.variant == target_variant:
                     return route
-            raise EndpointUnavailable(f"Variant {target_variant} not found for endpoint {name}.")
+            raise messages.variant_not_found(target_variant, name)
         if len(routes) == 1:
             return routes[0]
         return random.choices(routes, weights=[r.deployment.weight for r in routes])[0]
@@ -109,9 +107,8 @@ class Router:
     def check_payload(self, name: str, size_bytes: int) -> None:
         """Before reading a body: is it within the variant limit (4 MB serverless, 6 MB instance)?"""
         routes = self.endpoints.get(name)
-        if routes and size_bytes > max(r.deployment.max_payload_bytes for r in routes):
-            limit_mb = max(r.deployment.max_payload_bytes for r in routes) // (1024 * 1024)
-            raise RequestTooLarge(f"Request payload of {size_bytes} bytes exceeds the {limit_mb} MB limit.")
+        if routes and size_bytes > (limit := max(r.deployment.max_payload_bytes for r in routes)):
+            raise messages.payload_too_large(size_bytes, limit)
 
     async def invoke(
         self, name: str, invocation: Invocation, trace: InvocationTrace, target_variant: str | None = None
@@ -120,21 +117,17 @@ class Router:
         deployment = route.deployment
         trace.variant, trace.memory_mb = deployment.variant, deployment.memory_mb
         if len(invocation.body) > deployment.max_payload_bytes:
-            raise RequestTooLarge(
-                f"Request payload of {len(invocation.body)} bytes exceeds the "
-                f"{deployment.max_payload_bytes // (1024 * 1024)} MB limit of variant {deployment.variant}."
+            raise messages.payload_too_large(
+                len(invocation.body), deployment.max_payload_bytes, deployment.variant
             )
-        arrived = self.clock()
+        arrived = self.clock.now()
         try:
             await route.gate.enter()
         except AdmissionGate.Rejected:
-            raise Throttled(
-                f"Endpoint {name} is at its MaxConcurrency of {deployment.max_concurrency} "
-                "and its queue is full. Retry with backoff."
-            ) from None
+            raise messages.max_concurrency_reached(name, deployment.max_concurrency) from None
         self.observer.concurrency(name, deployment.variant, route.gate.inflight, deployment.max_concurrency)
         try:
-            return await self._run(route, invocation, trace, arrived)
+            return await self._run(route, invocation, trace, arrived, name, target_variant)
         finally:
             route.gate.leave()
             self.observer.concurrency(
@@ -142,73 +135,64 @@ class Router:
             )
 
     async def _run(
-        self, route: VariantRoute, invocation: Invocation, trace: InvocationTrace, arrived: float
+        self,
+        route: VariantRoute,
+        invocation: Invocation,
+        trace: InvocationTrace,
+        arrived: float,
+        name: str,
+        target_variant: str | None,
     ) -> InvocationResult:
         deployment = route.deployment
         for attempt in (1, 2):
-            slot, cold = await route.pool.acquire(arrived + self.wait_budget_s)
+            if (
+                attempt == 2 and route.pool.retired
+            ):  # an update replaced the variant: retry on what serves now
+                route = self._choose(name, target_variant)
+                deployment = route.deployment
+            slot, cold = await self.pool.acquire(route.pool, arrived + self.wait_budget_s)
             trace.cold_start = trace.cold_start or cold
-            trace.queue_ms = (self.clock() - arrived) * 1000
+            trace.queue_ms = (self.clock.now() - arrived) * 1000
             try:
                 reply = await self._send(slot, invocation, arrived)
             except WorkerGone:
                 self.pool.kill(slot, "crashed", "worker exited while handling a request")
                 if attempt == 2:
-                    raise InternalFailure(
-                        "The worker serving the request exited; it has been replaced."
-                    ) from None
+                    raise messages.worker_exited() from None
                 continue  # inference is idempotent: retry once on a fresh worker
             finally:
-                route.pool.release(slot)
+                self.pool.release(slot)
             trace.model_ms = reply.model_us / 1000
             trace.batch_size, trace.rss_mb = reply.batch_size, reply.rss_mb
             if reply.rss_mb > deployment.memory_mb:
                 self.pool.kill(
                     slot, "killed_memory", f"RSS {reply.rss_mb:.0f} MB > {deployment.memory_mb} MB"
                 )
-                raise InternalFailure(
-                    f"The worker used {reply.rss_mb:.0f} MB, over the variant's MemorySizeInMB of "
-                    f"{deployment.memory_mb}; it was stopped and will be replaced."
-                )
+                raise messages.over_memory(reply.rss_mb, deployment.memory_mb)
             if reply.status == "ok":
                 return InvocationResult(reply.body, reply.content_type, deployment.variant)
             original = 400 if reply.status == "client_error" else 500
-            raise ModelError(
-                self._model_error_message(original, reply.error, deployment.endpoint),
-                original,
-                self.log_stream(deployment.endpoint),
-            )
+            raise messages.container_error(original, reply.error, self.log_stream(deployment.endpoint))
         raise AssertionError("unreachable")
 
     async def _send(self, slot: WorkerSlot, invocation: Invocation, arrived: float) -> WorkerReply:
-        remaining = arrived + self.invocation_timeout_s - self.clock()
-        try:
-            return await asyncio.wait_for(
-                slot.connection.invoke(
-                    invocation.body, invocation.content_type, invocation.accept, invocation.custom_attributes
-                ),
-                max(0.001, remaining),
-            )
-        except TimeoutError:
-            # A forward pass cannot be interrupted: the stuck worker goes, a fresh one takes its place.
-            self.pool.kill(slot, "crashed", "invocation timed out")
-            raise ModelError(
-                "Received server error (0) from primary with message "
-                '"Your invocation timed out while waiting '
-                f'for a response from container primary after {self.invocation_timeout_s:.0f} s."',
-                408,
-                self.log_stream(slot.variant.deployment.endpoint),
-            ) from None
-
-    def _model_error_message(self, original: int, error: str, endpoint: str) -> str:
-        kind = "client" if original < 500 else "server"
-        return (
-            f'Received {kind} error ({original}) from primary with message "{error}". '
-            f"See {self.log_stream(endpoint)} for more information."
+        reply = slot.connection.submit(
+            invocation.body, invocation.content_type, invocation.accept, invocation.custom_attributes
         )
+        try:
+            answered = await wait_until(self.clock, reply, arrived + self.invocation_timeout_s)
+        finally:
+            if not reply.done():
+                reply.cancel()
+        if answered:
+            return reply.result()
+        # A forward pass cannot be interrupted: the stuck worker goes, a fresh one takes its place.
+        self.pool.kill(slot, "crashed", "invocation timed out")
+        stream = self.log_stream(slot.variant.deployment.endpoint)
+        raise messages.invocation_timed_out(self.invocation_timeout_s, stream)
 
     def log_stream(self, endpoint: str) -> str:
-        return f"arn:aws:logs:{self.region}:{self.account_id}:log-group:/aws/sagemaker/Endpoints/{endpoint}"
+        return messages.log_stream(self.region, self.account_id, endpoint)
 
     async def close(self) -> None:
         self.endpoints.clear()

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from zeroserve.errors import ArtifactError
+from zeroserve.store.allowed import AllowedRoots
 from zeroserve.store.fetch import S3Location, copy_hashing, download_s3, hash_file, parse_model_data_url
 from zeroserve.store.layout import find_model_root
 from zeroserve.store.localdir import copy_tree, hash_tree
@@ -54,8 +55,10 @@ class ArtifactCache:
         s3_client_factory: Callable[[], Any] | None = None,
         max_unpacked_bytes: int = 10 * GiB,
         max_members: int = 20_000,
+        allowed: AllowedRoots | None = None,
     ) -> None:
         self.root = root
+        self.allowed = allowed  # None: any local path (library use); the server always passes its roots
         self.limits = UnpackLimits(max_bytes=max_unpacked_bytes, max_members=max_members)
         self._s3_client_factory = s3_client_factory or s3_client
         self._s3_client: Any = None
@@ -89,6 +92,16 @@ class ArtifactCache:
             where = f" ({err.filename})" if err.filename else ""
             raise ArtifactError(f"{label} {model_data_url}: {err.strerror or err}{where}") from err
 
+    def check_source(self, model_data_url: str, *, label: str = "ModelDataUrl") -> None:
+        """Refuse, before anything is read, a URL this server may not read (a local path outside the allowed
+        roots, a malformed URL), with the message resolve would give."""
+        try:
+            source = parse_model_data_url(model_data_url)
+            if isinstance(source, Path) and self.allowed is not None:
+                self.allowed.check(source)
+        except ArtifactError as err:
+            raise ArtifactError(f"{label} {model_data_url}: {err.message}") from err
+
     def cached(self, digest: str) -> Path | None:
         """The model folder of an artifact resolved before (by a digest kept in the database), if cached."""
         folder = self._models / digest
@@ -117,6 +130,8 @@ class ArtifactCache:
             return self._install(digest, url, lambda staging: extract_tarball(archive, staging, self.limits))
 
     def _resolve_local(self, path: Path, url: str) -> ResolvedArtifact:
+        if self.allowed is not None:
+            self.allowed.check(path)
         if path.is_dir():
             return self._resolve_folder(path, url)
         if path.is_file():

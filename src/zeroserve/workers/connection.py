@@ -39,6 +39,7 @@ class WorkerConnection:
         self._waiting: dict[int, asyncio.Future[WorkerReply]] = {}
         self.closed = asyncio.get_running_loop().create_future()
         self._read_task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     async def wait_ready(self) -> Header:
         """The first frame after hello: `ready` (with setup_ms) or `failed` (with error)."""
@@ -52,22 +53,27 @@ class WorkerConnection:
     def inflight(self) -> int:
         return len(self._waiting)
 
-    async def invoke(
+    def submit(
         self, body: bytes, content_type: str, accept: str, custom_attributes: str | None
-    ) -> WorkerReply:
-        if self.closed.done():
+    ) -> asyncio.Future[WorkerReply]:
+        """Send one invocation now (no await between choosing this worker and writing to it, so it cannot be
+        stopped in between) and return the future of its reply. WorkerGone if it is gone or stopping."""
+        if self.closed.done() or self._stopping:
             raise WorkerGone(self.worker_id)
         request_id = next(self._ids)
         future: asyncio.Future[WorkerReply] = asyncio.get_running_loop().create_future()
         self._waiting[request_id] = future
+        future.add_done_callback(lambda _: self._waiting.pop(request_id, None))
         header: Header = {"type": "invoke", "id": request_id, "content_type": content_type, "accept": accept}
         if custom_attributes:
             header["custom_attributes"] = custom_attributes
-        try:
-            self._writer.write(encode(header, body))
-            return await future
-        finally:
-            self._waiting.pop(request_id, None)
+        self._writer.write(encode(header, body))
+        return future
+
+    async def invoke(
+        self, body: bytes, content_type: str, accept: str, custom_attributes: str | None
+    ) -> WorkerReply:
+        return await self.submit(body, content_type, accept, custom_attributes)
 
     async def _read_replies(self) -> None:
         try:
@@ -101,6 +107,7 @@ class WorkerConnection:
     def stop(self) -> None:
         """Ask the worker to exit once it has answered what it holds. Half-close only: its replies to
         in-flight requests still come back, then its exit closes the socket."""
+        self._stopping = True
         if not self._writer.is_closing():
             self._writer.write(encode({"type": "stop"}))
             if self._writer.can_write_eof():
@@ -108,6 +115,7 @@ class WorkerConnection:
 
     def kill(self) -> None:
         """For a worker that must not finish what it is doing (over its memory, past its timeout)."""
+        self._stopping = True
         with contextlib.suppress(ProcessLookupError):
             os.kill(self.pid, signal.SIGKILL)
         self._writer.close()

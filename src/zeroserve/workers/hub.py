@@ -1,7 +1,9 @@
-"""Where worker processes come from: the zygote subprocess and the socket workers call back on.
+"""Where worker processes come from: the socket workers call back on and the supervised zygote.
 
 The server listens on an abstract Unix socket (no path-length or cleanup trouble). The zygote connects and
 says hello; `spawn()` asks it to fork, and the new worker connects on its own and says hello with its id.
+Workers are adopted by the server (subreaper) so they outlive a zygote crash; the hub reaps them and kills
+any still alive when it closes.
 """
 
 from __future__ import annotations
@@ -10,12 +12,12 @@ import asyncio
 import contextlib
 import os
 import secrets
-import sys
-import time
 
+from zeroserve.metrics.events import Observer
 from zeroserve.workers.connection import WorkerConnection
-from zeroserve.workers.protocol import Header, encode, read_frame
+from zeroserve.workers.protocol import Header, read_frame
 from zeroserve.workers.spec import WorkerSpec
+from zeroserve.workers.supervisor import ZygoteSupervisor, ZygoteUnavailable, adopt_orphans, kill_quietly
 
 
 class SpawnFailed(Exception):
@@ -23,30 +25,27 @@ class SpawnFailed(Exception):
 
 
 class WorkerHub:
-    def __init__(self) -> None:
+    def __init__(self, observer: Observer | None = None, zygote_ack_timeout_s: float = 3.0) -> None:
         self.address = f"\0zeroserve-{os.getpid()}-{secrets.token_hex(6)}"
+        self._observer = observer
+        self._ack_timeout_s = zygote_ack_timeout_s
         self._server: asyncio.Server | None = None
-        self._zygote_process: asyncio.subprocess.Process | None = None
-        self._zygote_writer: asyncio.StreamWriter | None = None
-        self._zygote_ready: asyncio.Future[None] | None = None
+        self.zygote: ZygoteSupervisor | None = None
         self._hellos: dict[str, asyncio.Future[WorkerConnection]] = {}
+        # Live worker pid -> its pidfd: how we learn of its exit (to reap it) without polling.
+        self._pidfds: dict[int, int] = {}
 
     async def start(self) -> None:
-        loop = asyncio.get_running_loop()
-        self._zygote_ready = loop.create_future()
         self._server = await asyncio.start_unix_server(self._on_connect, path=self.address)
-        env = dict(os.environ, ZEROSERVE_SOCKET="@" + self.address[1:])
-        self._zygote_process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "zeroserve.workers.zygote", env=env, start_new_session=True
-        )
+        env = dict(os.environ, ZEROSERVE_SOCKET="@" + self.address[1:], ZEROSERVE_SERVER_PID=str(os.getpid()))
+        if adopt_orphans():
+            env["ZEROSERVE_ADOPT_WORKERS"] = "1"
+        self.zygote = ZygoteSupervisor(env, observer=self._observer, ack_timeout_s=self._ack_timeout_s)
+        await self.zygote.start()
 
     @property
     def zygote_pid(self) -> int | None:
-        return self._zygote_process.pid if self._zygote_process is not None else None
-
-    async def wait_zygote(self, timeout_s: float = 60.0) -> None:
-        assert self._zygote_ready is not None, "start() first"
-        await asyncio.wait_for(asyncio.shield(self._zygote_ready), timeout_s)
+        return self.zygote.pid if self.zygote is not None else None
 
     async def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -54,36 +53,53 @@ class WorkerHub:
         except (asyncio.IncompleteReadError, ValueError):
             writer.close()
             return
-        if hello.get("role") == "zygote" and self._zygote_ready is not None:
-            self._zygote_writer = writer
-            if not self._zygote_ready.done():
-                self._zygote_ready.set_result(None)
-            with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
-                while True:  # "spawned" acknowledgements carry nothing we need; the worker's hello does
-                    await read_frame(reader)
+        if hello.get("role") == "zygote" and self.zygote is not None:
+            await self.zygote.serve(hello, reader, writer)
             return
         waiter = self._hellos.pop(str(hello.get("worker_id")), None)
         if hello.get("role") != "worker" or waiter is None or waiter.done():
-            writer.close()
+            writer.close()  # e.g. the twin of a spawn re-sent after its zygote died mid-fork: it exits on EOF
             return
-        waiter.set_result(WorkerConnection(str(hello["worker_id"]), int(hello["pid"]), reader, writer))
+        pid = int(hello["pid"])
+        self._track(pid)
+        waiter.set_result(WorkerConnection(str(hello["worker_id"]), pid, reader, writer))
+
+    def _track(self, pid: int) -> None:
+        try:
+            pidfd = os.pidfd_open(pid)
+        except OSError:
+            return
+        self._pidfds[pid] = pidfd
+        asyncio.get_running_loop().add_reader(pidfd, self._reap, pid)
+
+    def _reap(self, pid: int) -> None:
+        pidfd = self._pidfds.pop(pid, None)
+        if pidfd is None:
+            return
+        asyncio.get_running_loop().remove_reader(pidfd)
+        os.close(pidfd)
+        with contextlib.suppress(ChildProcessError):  # the zygote's child, not ours: it reaps it
+            os.waitpid(pid, os.WNOHANG)
 
     async def spawn(self, spec: WorkerSpec, timeout_s: float) -> tuple[WorkerConnection, Header]:
         """Fork a worker and wait until its model is loaded and warmed up. Returns the connection and the
         ready header (setup_ms, rss_mb)."""
-        deadline = time.monotonic() + timeout_s
-        await self.wait_zygote(timeout_s)
-        waiter: asyncio.Future[WorkerConnection] = asyncio.get_running_loop().create_future()
+        assert self.zygote is not None, "start() first"
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        waiter: asyncio.Future[WorkerConnection] = loop.create_future()
         self._hellos[spec.worker_id] = waiter
-        assert self._zygote_writer is not None
-        self._zygote_writer.write(encode({"type": "spawn", "spec": spec.to_json()}))
         try:
-            connection = await asyncio.wait_for(waiter, max(0.0, deadline - time.monotonic()))
+            await self.zygote.request_spawn(spec.worker_id, spec.to_json(), deadline)
+            connection = await asyncio.wait_for(waiter, max(0.0, deadline - loop.time()))
+        except ZygoteUnavailable as exc:
+            raise SpawnFailed(str(exc)) from None
         except TimeoutError:
-            self._hellos.pop(spec.worker_id, None)
             raise SpawnFailed(f"worker {spec.worker_id} did not start within {timeout_s:.0f} s") from None
+        finally:
+            self._hellos.pop(spec.worker_id, None)
         try:
-            ready = await asyncio.wait_for(connection.wait_ready(), max(0.0, deadline - time.monotonic()))
+            ready = await asyncio.wait_for(connection.wait_ready(), max(0.0, deadline - loop.time()))
         except TimeoutError:
             connection.kill()
             raise SpawnFailed(f"model did not load within {timeout_s:.0f} s") from None
@@ -96,13 +112,10 @@ class WorkerHub:
         return connection, ready
 
     async def close(self) -> None:
-        if self._zygote_writer is not None:
-            self._zygote_writer.close()
-        if self._zygote_process is not None and self._zygote_process.returncode is None:
-            try:
-                await asyncio.wait_for(self._zygote_process.wait(), 5.0)
-            except TimeoutError:
-                self._zygote_process.kill()
-                await self._zygote_process.wait()
+        if self.zygote is not None:
+            await self.zygote.close()
+        # Workers a dead zygote left behind are not in its successor's process group: kill them here.
+        for pid in list(self._pidfds):
+            kill_quietly(pid)
         if self._server is not None:
             self._server.close()

@@ -3,6 +3,8 @@
 Forking a warm process costs milliseconds where a fresh interpreter with onnxruntime costs hundreds of them.
 Fork safety: nothing here creates an onnxruntime session, a thread pool or an event loop before forking;
 only modules are imported. Run as `python -m zeroserve.workers.zygote` with ZEROSERVE_SOCKET set.
+When the server adopts orphans (ZEROSERVE_ADOPT_WORKERS=1), each worker is forked twice so that it is the
+server's child, not ours: a zygote crash then leaves warm workers serving (workers/supervisor.py).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import resource
 import signal
 import socket
 import sys
+import time
 from typing import NoReturn
 
 from zeroserve.workers.protocol import FrameSocket, Header
@@ -45,22 +48,47 @@ def connect(address: str) -> socket.socket:
     return sock
 
 
+# Address space a worker may add beyond what it maps at fork, per MB of MemorySizeInMB. Virtual size
+# overcounts (each runtime thread's malloc arena reserves 64 MB it may never touch; measured: a tiny model's
+# worker maps ~270 MB more than at fork while resident only ~70 MB), so the cap is a backstop at twice the
+# size, and the RSS check on every reply (scheduler/router.py) is what holds a worker to MemorySizeInMB.
+ADDRESS_SPACE_FACTOR = 2
+
+
 def _limit_memory(memory_mb: int) -> None:
-    """Cap address space at what the process maps now plus its memory size: growth beyond MemorySizeInMB
-    fails allocation instead of taking the machine down. The server also watches RSS (reported per reply)."""
+    """Cap address space at what the process maps now plus twice its memory size: a runaway allocation
+    fails (MemoryError) instead of taking the machine down; growth past MemorySizeInMB in resident memory
+    gets the worker killed by the server."""
     with open("/proc/self/statm", "rb") as statm:
         mapped_bytes = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
-    limit = mapped_bytes + memory_mb * 1024 * 1024
+    limit = mapped_bytes + ADDRESS_SPACE_FACTOR * memory_mb * 1024 * 1024
     with contextlib.suppress(ValueError, OSError):
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
-def _become_worker(address: str, spec: WorkerSpec) -> NoReturn:
+def _detach(server_pid: int) -> None:
+    """Fork once more and let the middle process exit: the worker is then adopted by the server (its
+    subreaper), so it survives a zygote crash yet still dies with the server."""
+    middle = os.getpid()
+    if os.fork() != 0:
+        os._exit(0)
+    deadline = time.monotonic() + 1.0
+    while os.getppid() == middle and time.monotonic() < deadline:  # sub-millisecond: the exit is under way
+        time.sleep(0.0001)
+    die_with_parent()
+    if os.getppid() != server_pid:  # the server died meanwhile, or did not adopt us
+        os._exit(1)
+
+
+def _become_worker(address: str, spec: WorkerSpec, server_pid: int | None) -> NoReturn:
     try:
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the server's to handle
-        die_with_parent()
+        if server_pid is not None:
+            _detach(server_pid)
+        else:
+            die_with_parent()
         _limit_memory(spec.memory_mb)
         channel = FrameSocket(connect(address))
         channel.send({"type": "hello", "role": "worker", "worker_id": spec.worker_id, "pid": os.getpid()})
@@ -71,14 +99,15 @@ def _become_worker(address: str, spec: WorkerSpec) -> NoReturn:
         os._exit(1)
 
 
-def run(address: str) -> None:
+def run(address: str, server_pid: int | None) -> None:
     die_with_parent()
     preimport()
     # Move everything imported so far out of the collector's sight: a forked worker's garbage collections
     # then never write to (and so copy) the pages it shares with the zygote.
     gc.collect()
     gc.freeze()
-    # Children are reaped by the kernel; the server learns of a death from the worker's closed socket.
+    # Our children (the short-lived middle processes, or workers when the server adopts none) are reaped by
+    # the kernel; the server learns of a worker's death from its closed socket and reaps the ones it adopted.
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     control = connect(address)
@@ -91,12 +120,9 @@ def run(address: str) -> None:
             pid = os.fork()
             if pid == 0:
                 control.close()
-                _become_worker(address, spec)
-            channel.send({"type": "spawned", "worker_id": spec.worker_id, "pid": pid})
-        elif header.get("type") == "kill":
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(int(header["pid"]), signal.SIGKILL)
-    # The server is gone: take every worker down with us (they share our process group).
+                _become_worker(address, spec, server_pid)
+            channel.send({"type": "spawned", "worker_id": spec.worker_id})
+    # The server closed us: take every worker we forked down with us (they share our process group).
     os.killpg(os.getpgid(0), signal.SIGKILL)
 
 
@@ -104,7 +130,10 @@ def main() -> None:
     address = os.environ.get("ZEROSERVE_SOCKET")
     if not address:
         sys.exit("zeroserve zygote: ZEROSERVE_SOCKET is not set")
-    run(address.replace("@", "\0", 1) if address.startswith("@") else address)
+    # Set by the server when it adopts orphans (PR_SET_CHILD_SUBREAPER): workers then detach from us.
+    adopt = os.environ.get("ZEROSERVE_ADOPT_WORKERS") == "1" and os.environ.get("ZEROSERVE_SERVER_PID")
+    server_pid = int(os.environ["ZEROSERVE_SERVER_PID"]) if adopt else None
+    run(address.replace("@", "\0", 1) if address.startswith("@") else address, server_pid)
 
 
 if __name__ == "__main__":

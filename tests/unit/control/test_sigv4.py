@@ -24,6 +24,7 @@ def signed(
     path: str = "/",
     body: bytes = BODY,
     service: str = "sagemaker",
+    region: str = "us-east-1",
     extra: dict[str, str] | None = None,
 ) -> SignedRequest:
     request = AWSRequest(
@@ -32,7 +33,7 @@ def signed(
         data=body,
         headers={"X-Amz-Target": "SageMaker.DescribeEndpoint", **(extra or {})},
     )
-    SigV4Auth(Credentials(key_id, secret), service, "us-east-1").add_auth(request)
+    SigV4Auth(Credentials(key_id, secret), service, region).add_auth(request)
     headers = [("host", "127.0.0.1:8080")] + [(k.lower(), v) for k, v in request.headers.items()]
     return SignedRequest("POST", path, "", headers, body)
 
@@ -136,3 +137,12 @@ def test_a_logs_signature_verifies_for_the_logs_service_only() -> None:
     assert SigV4Verifier(KEYS).verify(request, "logs") == "AKIDTEST"
     error = error_of(request)  # checked as a SageMaker request: scoped to the wrong service
     assert error.message == "Credential should be scoped to correct service: 'sagemaker'."
+
+
+def test_a_signature_for_another_region_is_refused_when_the_server_has_one() -> None:
+    verifier = SigV4Verifier(KEYS, region="us-east-1")
+    assert verifier.verify(signed()) == "AKIDTEST"
+    with pytest.raises(AuthError) as caught:
+        verifier.verify(signed(region="eu-west-1"))
+    assert type(caught.value) is AuthError
+    assert caught.value.message == "Credential should be scoped to a valid region, not 'eu-west-1'."

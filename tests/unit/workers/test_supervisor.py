@@ -1,0 +1,85 @@
+"""The zygote supervisor's policy and its failure path: backoff while a process keeps dying, and a clear
+error (and metric) for spawns when it cannot be kept up."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+import pytest
+
+from zeroserve.metrics.events import WorkerEvent
+from zeroserve.workers.supervisor import Backoff, ZygoteSupervisor, ZygoteUnavailable
+
+
+def test_first_death_restarts_at_once_then_the_delay_doubles_up_to_the_cap() -> None:
+    backoff = Backoff(base_s=0.1, cap_s=0.5, healthy_after_s=10, give_up_after=4)
+    delays = [backoff.record_death(started_s=t, died_s=t + 1) for t in range(6)]
+    assert delays == [0.0, 0.1, 0.2, 0.4, 0.5, 0.5]
+    assert backoff.failing
+
+
+def test_a_healthy_run_ends_the_streak() -> None:
+    backoff = Backoff(base_s=0.1, healthy_after_s=10, give_up_after=2)
+    backoff.record_death(0, 1)
+    backoff.record_death(1, 2)
+    assert backoff.failing
+    assert backoff.record_death(2, 60) == 0.0
+    assert not backoff.failing
+
+
+class Events:
+    def __init__(self) -> None:
+        self.kinds: list[str] = []
+
+    def invocation(self, record: object) -> None:
+        pass
+
+    def worker(self, event: WorkerEvent) -> None:
+        self.kinds.append(event.kind)
+
+    def concurrency(self, *args: object) -> None:
+        pass
+
+
+def test_a_zygote_that_cannot_start_fails_spawns_with_a_clear_error_and_a_metric() -> None:
+    async def scenario() -> str:
+        env = {k: v for k, v in os.environ.items() if k != "ZEROSERVE_SOCKET"}  # it exits at once
+        events = Events()
+        supervisor = ZygoteSupervisor(
+            env, observer=events, backoff=Backoff(base_s=0.01, cap_s=0.02, give_up_after=3)
+        )
+        await supervisor.start()
+        loop = asyncio.get_running_loop()
+        try:
+            with pytest.raises(ZygoteUnavailable) as caught:
+                await supervisor.request_spawn("w1", {}, deadline_s=loop.time() + 20)
+        finally:
+            await supervisor.close()
+        assert supervisor.restarts >= 3
+        assert events.kinds[:2] == ["zygote_restarted", "zygote_restarted"]
+        assert "zygote_failing" in events.kinds
+        return str(caught.value)
+
+    message = asyncio.run(scenario())
+    assert "keeps dying" in message and "exited with code 1" in message
+
+
+def test_a_zygote_that_never_says_hello_is_killed_and_replaced() -> None:
+    async def scenario() -> int:
+        # A socket nobody listens on: the zygote imports the runtime stack, then cannot connect and exits;
+        # before it gets there, the start timeout has already killed it.
+        env = dict(os.environ, ZEROSERVE_SOCKET="@zeroserve-test-nobody-listens")
+        supervisor = ZygoteSupervisor(env, start_timeout_s=0.05, backoff=Backoff(base_s=0.01, cap_s=0.02))
+        await supervisor.start()
+        first = supervisor.pid
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 10
+        while supervisor.pid == first and loop.time() < deadline:
+            await asyncio.sleep(0.01)
+        await supervisor.close()
+        assert supervisor.pid != first
+        assert supervisor.last_error == "the zygote process exited with code -9", "killed, not exited"
+        return supervisor.restarts
+
+    assert asyncio.run(scenario()) >= 1
