@@ -84,7 +84,7 @@ class Services:
         artifacts.sweep_stale()
         bundles = BundleBuilder(settings.artifacts_dir / "bundles")
         lifecycle = EndpointLifecycle(repo, artifacts, bundles, router, settings)
-        training = TrainingJobs(repo, logs, settings, s3_client=s3_client)
+        training = TrainingJobs(repo, logs, settings, s3_client=s3_client, allowed=allowed)
         control = ControlPlane(
             repo,
             lifecycle,

@@ -226,6 +226,15 @@ def test_invalid_request_is_a_validation_exception_and_creates_nothing(
     ]
 
 
+def test_local_paths_outside_the_allowed_folders_are_refused(sm: Any, source_url: str) -> None:
+    with pytest.raises(ClientError) as caught:
+        create_job(sm, "reads-etc", source_url, {"train": "file:///etc"})
+    error = caught.value.response["Error"]
+    assert error["Code"] == "ValidationException" and "ZEROSERVE_ALLOWED_PATHS" in error["Message"]
+    with pytest.raises(ClientError):
+        sm.describe_training_job(TrainingJobName="reads-etc")
+
+
 def unchecked(server: ServerProcess) -> Any:
     """A client that sends what it is given: the server's own validation is under test, not boto3's."""
     import boto3

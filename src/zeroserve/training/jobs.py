@@ -21,13 +21,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from zeroserve.config import Settings
 from zeroserve.control import listing
 from zeroserve.control.arns import arn
 from zeroserve.control.service_model import summary_members
-from zeroserve.errors import ResourceInUse, TrainingJobFailed, ValidationError
+from zeroserve.errors import ArtifactError, ResourceInUse, TrainingJobFailed, ValidationError
 from zeroserve.logs.sink import TRAINING_JOBS_GROUP, LogEvent, LogSink
+from zeroserve.store.allowed import AllowedRoots
 from zeroserve.store.repository import AlreadyExists, Document, Repository
 from zeroserve.training import spec as specs
 from zeroserve.training import status, transfer
@@ -100,8 +102,10 @@ class TrainingJobs:
         s3_client: Callable[[], Any],
         clock: Callable[[], float] = time.time,
         resources: Resources | None = None,
+        allowed: AllowedRoots | None = None,
     ) -> None:
         self.repo = repo
+        self.allowed = allowed
         self.logs = logs
         self.settings = settings
         self.clock = clock
@@ -130,6 +134,7 @@ class TrainingJobs:
     def create(self, params: Params) -> Document:
         spec = specs.parse(params)
         compile_definitions(spec.metric_definitions)  # a bad regex is the caller's error, before anything
+        self._check_local_paths(spec)
         now = self.clock()
         base: Document = {
             "TrainingJobName": spec.name,
@@ -150,6 +155,23 @@ class TrainingJobs:
             ) from None
         self._start(_Run(spec, doc))
         return {"TrainingJobArn": doc["TrainingJobArn"]}
+
+    def _check_local_paths(self, spec: JobSpec) -> None:
+        """file:// channels, source and output are read and written by the server itself: only inside the
+        folders it may use (ZEROSERVE_ALLOWED_PATHS), as for a local ModelDataUrl."""
+        if self.allowed is None:
+            return
+        locations = [(f"InputDataConfig[{c.name}] S3Uri", c.uri) for c in spec.channels]
+        locations += [
+            ("sagemaker_submit_directory", spec.submit_directory or ""),
+            ("OutputDataConfig.S3OutputPath", spec.output_path),
+        ]
+        for member, uri in locations:
+            if uri.startswith("file://"):
+                try:
+                    self.allowed.check(Path(unquote(urlsplit(uri).path)))
+                except ArtifactError as err:
+                    raise ValidationError(f"{member} {uri[:200]!r} {err.message}") from None
 
     def describe(self, params: Params) -> Document:
         row = self.repo.get("training_job", params["TrainingJobName"])
