@@ -21,6 +21,20 @@ import httpx
 CREDENTIALS = {"region_name": "us-east-1", "aws_access_key_id": "x", "aws_secret_access_key": "x"}
 
 
+def aws_cli_env() -> dict[str, str]:
+    """This process's environment for the AWS CLI: dummy credentials, a region, no user config, no pager."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(
+        AWS_ACCESS_KEY_ID="x",
+        AWS_SECRET_ACCESS_KEY="x",
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_CONFIG_FILE=os.devnull,
+        AWS_SHARED_CREDENTIALS_FILE=os.devnull,
+        AWS_PAGER="",
+    )
+    return env
+
+
 class ServerProcess:
     def __init__(
         self, data_dir: Path, env: Mapping[str, str] | None = None, args: list[str] | None = None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -13,23 +12,16 @@ from typing import Any
 
 import pytest
 
+from server import aws_cli_env
+
 AWS = shutil.which("aws", path=str(Path(sys.executable).parent)) or shutil.which("aws")
 pytestmark = pytest.mark.skipif(AWS is None, reason="the aws CLI is not installed (pip install awscli)")
 
 
 def aws(server: Any, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(
-        AWS_ACCESS_KEY_ID="x",
-        AWS_SECRET_ACCESS_KEY="x",
-        AWS_DEFAULT_REGION="us-east-1",
-        AWS_CONFIG_FILE=os.devnull,
-        AWS_SHARED_CREDENTIALS_FILE=os.devnull,
-        AWS_PAGER="",
-    )
     done = subprocess.run(
         [str(AWS), *args, "--endpoint-url", server.url, "--output", "json"],
-        env=env,
+        env=aws_cli_env(),
         capture_output=True,
         text=True,
         timeout=120,

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import os
 import queue
 import subprocess
 import threading
@@ -14,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from server import ServerProcess, invoke_json, wait_for_training_job
+from server import ServerProcess, aws_cli_env, invoke_json, wait_for_training_job
 
 AWS_V2 = Path("/usr/bin/aws")
 pytestmark = pytest.mark.skipif(
@@ -30,23 +29,10 @@ print("done ticking", flush=True)
 """
 
 
-def cli_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(
-        AWS_ACCESS_KEY_ID="x",
-        AWS_SECRET_ACCESS_KEY="x",
-        AWS_DEFAULT_REGION="us-east-1",
-        AWS_CONFIG_FILE=os.devnull,
-        AWS_SHARED_CREDENTIALS_FILE=os.devnull,
-        AWS_PAGER="",
-    )
-    return env
-
-
 def tail(server: ServerProcess, group: str, *extra: str, timeout_s: float = 60.0) -> subprocess.Popen[str]:
     command = [str(AWS_V2), "logs", "tail", group, "--endpoint-url", server.url, "--format", "short", *extra]
     return subprocess.Popen(
-        command, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+        command, env=aws_cli_env(), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
     )
 
 
@@ -107,7 +93,7 @@ def test_aws_logs_tail_shows_an_endpoints_requests(server: ServerProcess, tiny_e
     done = subprocess.run(
         [str(AWS_V2), "logs", "tail", f"/aws/sagemaker/Endpoints/{tiny_endpoint}", "--since", "1h",
          "--endpoint-url", server.url],
-        env=cli_env(), capture_output=True, text=True, timeout=60,
+        env=aws_cli_env(), capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert f'"endpoint": "{tiny_endpoint}"' in done.stdout or tiny_endpoint in done.stdout

@@ -3,7 +3,6 @@ in-flight requests and leaves no process behind."""
 
 from __future__ import annotations
 
-import os
 import signal
 import threading
 import time
@@ -12,38 +11,12 @@ from typing import Any
 
 import httpx
 
+from processes import alive, descendants
 from server import ServerProcess, deploy, invoke_json
 
 
 def mapped_libraries(pid: int) -> str:
     return Path(f"/proc/{pid}/maps").read_text()
-
-
-def descendants(pid: int) -> set[int]:
-    """Every live process whose ancestry leads to pid (the zygote runs in its own session)."""
-    parents: dict[int, int] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            parents[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
-    found: set[int] = set()
-    frontier = {pid}
-    while frontier:
-        children = {child for child, parent in parents.items() if parent in frontier}
-        frontier = children - found
-        found |= children
-    return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
 
 
 def test_server_process_never_imports_torch_or_onnxruntime(

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from processes import alive
 from s3server import put_object, s3_client, s3_server
 from server import ServerProcess, wait_for_training_job
 
@@ -329,14 +330,6 @@ def test_job_past_max_runtime_is_stopped_as_max_runtime_exceeded(
     assert job["ModelArtifacts"]["S3ModelArtifacts"].endswith("/too-long/output/model.tar.gz")
 
 
-def process_exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-
-
 def wait_for_file(path: Path, timeout_s: float = 30.0) -> str:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -356,7 +349,7 @@ def test_stopped_job_ends_stopped_and_its_process_is_gone(
     assert sm.describe_training_job(TrainingJobName="stop-me")["TrainingJobStatus"] in ("Stopping", "Stopped")
     job = wait_for_training_job(sm, "stop-me", timeout_s=30)
     assert (job["TrainingJobStatus"], job["SecondaryStatus"]) == ("Stopped", "Stopped")
-    assert not process_exists(pid)
+    assert not alive(pid)
     with pytest.raises(ClientError) as caught:
         sm.stop_training_job(TrainingJobName="stop-me")
     assert caught.value.response["Error"]["Code"] == "ValidationException"
