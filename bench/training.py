@@ -96,9 +96,12 @@ def _log_delays_ms(zs: Zeroserve, root: Path, ticks: int) -> list[float]:
     stream = None
     while len(seen) < ticks and time.monotonic() < deadline:
         if stream is None:
-            streams = logs.describe_log_streams(
-                logGroupName="/aws/sagemaker/TrainingJobs", logStreamNamePrefix="log-delay/"
-            ).get("logStreams", [])
+            try:
+                streams = logs.describe_log_streams(
+                    logGroupName="/aws/sagemaker/TrainingJobs", logStreamNamePrefix="log-delay/"
+                ).get("logStreams", [])
+            except logs.exceptions.ResourceNotFoundException:  # the job has printed nothing yet
+                streams = []
             stream = streams[0]["logStreamName"] if streams else None
         if stream is not None:
             events = logs.get_log_events(
@@ -133,8 +136,10 @@ def run(ctx: Context) -> Section:
 
     section = Section(NAME, TITLE)
     repo = Path(__file__).resolve().parent.parent
-    with tempfile.TemporaryDirectory() as scratch, running(log_name=NAME) as zs:
-        root = Path(scratch)
+    scratch = tempfile.TemporaryDirectory()
+    root = Path(scratch.name)
+    # A fresh data dir: job names are unique per server, and earlier runs' jobs would be in the way.
+    with scratch, running(data_dir=root / "server", log_name=NAME) as zs:
         (root / "code").mkdir()
         (root / "code" / "probe.py").write_text(PROBE_SCRIPT)
         (root / "code" / "train.py").write_text(
@@ -153,6 +158,7 @@ def run(ctx: Context) -> Section:
         delays = Summary.of(_log_delays_ms(zs, root, ctx.pick(40, 8)))
 
         zs.redeploy(ENDPOINT, ctx.sentiment, max_concurrency=4)
+        weights = zs.variant(ENDPOINT).get("model", {}).get("weights", "?")  # the fidelity gate's choice
         url = zs.invocations_url(ENDPOINT)
         payload = body(TokenTexts(ctx.sentiment.checkpoint / "tokenizer.json").text(16))
         count = ctx.pick(400, 40)
@@ -170,7 +176,8 @@ def run(ctx: Context) -> Section:
         "A trivial script-mode job (standard library only) with a one-file `file://` channel measures "
         "CreateTrainingJob -> the script's first statement; the same script printing a timestamped line "
         "every 250 ms, read back with boto3 `get_log_events` polled every 10 ms, measures log delivery. "
-        "Then a warm MiniLM int8 endpoint answers sequential 16-token requests idle, beside a real training "
+        f"Then a warm MiniLM sentiment endpoint ({weights} ONNX, as the fidelity gate chose) answers "
+        "sequential 16-token requests idle, beside a real training "
         "job (examples/sagemaker_sdk/scripts/train.py fine-tuning MiniLM on 4,000 reviews, niced, all "
         "cores), and idle again. On 2 cores the job and the endpoint share the same cores."
     )
