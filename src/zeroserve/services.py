@@ -58,7 +58,9 @@ class Services:
         logs_api = LogsApi(logs, region=settings.region, account_id=settings.account_id)
         endpoint_logs = EndpointLogs(logs)
         observer = FanOut(*telemetry.observers, endpoint_logs, *(observers or []))
-        hub = WorkerHub(observer=observer, zygote_ack_timeout_s=settings.zygote_ack_timeout_s)
+        hub = WorkerHub(
+            observer=observer, zygote_ack_timeout_s=settings.zygote_ack_timeout_s, output=endpoint_logs
+        )
         await hub.start()
         pool = Pool(
             hub,

@@ -322,6 +322,8 @@ class Pool:
             max_batch_size=d.max_batch_size,
             max_batch_wait_ms=d.max_batch_wait_ms,
             env=d.env,
+            endpoint=d.endpoint,
+            variant=d.variant,
         )
         try:
             connection, ready = await self.hub.spawn(spec, self.spawn_timeout_s)

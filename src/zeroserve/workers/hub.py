@@ -2,6 +2,7 @@
 
 The server listens on an abstract Unix socket (no path-length or cleanup trouble). The zygote connects and
 says hello; `spawn()` asks it to fork, and the new worker connects on its own and says hello with its id.
+Each worker first opens a second connection, its stdout and stderr (role `output`), read by workers/output.py.
 Workers are adopted by the server (subreaper) so they outlive a zygote crash; the hub reaps them and kills
 any still alive when it closes.
 """
@@ -15,6 +16,7 @@ import secrets
 
 from zeroserve.metrics.events import Observer
 from zeroserve.workers.connection import WorkerConnection
+from zeroserve.workers.output import OutputSink, pump
 from zeroserve.workers.protocol import Header, read_frame
 from zeroserve.workers.spec import WorkerSpec
 from zeroserve.workers.supervisor import ZygoteSupervisor, ZygoteUnavailable, adopt_orphans, kill_quietly
@@ -25,9 +27,15 @@ class SpawnFailed(Exception):
 
 
 class WorkerHub:
-    def __init__(self, observer: Observer | None = None, zygote_ack_timeout_s: float = 3.0) -> None:
+    def __init__(
+        self,
+        observer: Observer | None = None,
+        zygote_ack_timeout_s: float = 3.0,
+        output: OutputSink | None = None,
+    ) -> None:
         self.address = f"\0zeroserve-{os.getpid()}-{secrets.token_hex(6)}"
         self._observer = observer
+        self._output = output
         self._ack_timeout_s = zygote_ack_timeout_s
         self._server: asyncio.Server | None = None
         self.zygote: ZygoteSupervisor | None = None
@@ -55,6 +63,10 @@ class WorkerHub:
             return
         if hello.get("role") == "zygote" and self.zygote is not None:
             await self.zygote.serve(hello, reader, writer)
+            return
+        if hello.get("role") == "output":  # read until the worker and whatever it started are gone
+            await pump(hello, reader, self._output)
+            writer.close()
             return
         waiter = self._hellos.pop(str(hello.get("worker_id")), None)
         if hello.get("role") != "worker" or waiter is None or waiter.done():

@@ -16,6 +16,9 @@ class WorkerSpec:
     max_batch_wait_ms: float = 0.0
     # Extra environment for the worker (the model's Environment from CreateModel).
     env: dict[str, str] = field(default_factory=dict)
+    # Whose log group the worker's output lands in (workers/output.py); empty: only the server log.
+    endpoint: str = ""
+    variant: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

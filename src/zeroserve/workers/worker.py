@@ -7,7 +7,9 @@ the server hangs up or says `stop`.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 import time
 import traceback
 from pathlib import Path
@@ -32,6 +34,8 @@ def serve(channel: FrameSocket, spec: WorkerSpec) -> NoReturn:
         handler = _load(spec)
         handler.warm_up()
     except BaseException as exc:  # anything, including SystemExit from user code, fails the load
+        traceback.print_exc()  # the whole story for the endpoint's log group; the reply carries its last line
+        flush_output()
         channel.send({"type": "failed", "error": _describe(exc)})
         os._exit(1)
     setup_ms = (time.perf_counter() - started) * 1000
@@ -44,7 +48,16 @@ def serve(channel: FrameSocket, spec: WorkerSpec) -> NoReturn:
             _answer(channel, handler, invokes)
         if any(frame[0].get("type") == "stop" for frame in batch):
             break
+    flush_output()
     os._exit(0)
+
+
+def flush_output() -> None:
+    """os._exit() skips Python's flush: write what print() left without a newline first."""
+    for stream in (sys.stdout, sys.stderr):
+        if stream is not None:
+            with contextlib.suppress(OSError, ValueError):
+                stream.flush()
 
 
 def _load(spec: WorkerSpec) -> Handler:

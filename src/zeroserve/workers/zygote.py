@@ -5,6 +5,8 @@ Fork safety: nothing here creates an onnxruntime session, a thread pool or an ev
 only modules are imported. Run as `python -m zeroserve.workers.zygote` with ZEROSERVE_SOCKET set.
 When the server adopts orphans (ZEROSERVE_ADOPT_WORKERS=1), each worker is forked twice so that it is the
 server's child, not ours: a zygote crash then leaves warm workers serving (workers/supervisor.py).
+A worker's stdout and stderr go to the server over a socket of their own (workers/output.py), which lands
+them in its endpoint's log group; the zygote's own output (its startup errors) stays on the server's stderr.
 """
 
 from __future__ import annotations
@@ -12,16 +14,19 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import gc
+import io
 import os
 import resource
 import signal
 import socket
 import sys
 import time
+import traceback
 from typing import NoReturn
 
 from zeroserve.workers.protocol import FrameSocket, Header
 from zeroserve.workers.spec import WorkerSpec
+from zeroserve.workers.worker import flush_output
 
 _PR_SET_PDEATHSIG = 1
 
@@ -80,8 +85,34 @@ def _detach(server_pid: int) -> None:
         os._exit(1)
 
 
+def _redirect_output(address: str, spec: WorkerSpec) -> None:
+    """Put a socket to the server in place of fds 1 and 2, so that all the worker writes (Python or C, and
+    any child it starts) is read by the server until the very last line before it dies. Line-buffered: a
+    print() is on its way at once, and none waits in a buffer that os._exit() or a kill would discard."""
+    sock = connect(address)
+    FrameSocket(sock).send(
+        {
+            "type": "hello",
+            "role": "output",
+            "worker_id": spec.worker_id,
+            "endpoint": spec.endpoint,
+            "variant": spec.variant,
+        }
+    )
+    os.dup2(sock.fileno(), 1)
+    os.dup2(sock.fileno(), 2)
+    sock.close()
+    for fd, name in ((1, "stdout"), (2, "stderr")):
+        stream = getattr(sys, name)
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(line_buffering=True)
+        else:  # none (the zygote was started without it) or replaced: a fresh one on the socket
+            setattr(sys, name, open(fd, "w", buffering=1, closefd=False))  # noqa: SIM115
+
+
 def _become_worker(address: str, spec: WorkerSpec, server_pid: int | None) -> NoReturn:
     try:
+        _redirect_output(address, spec)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the server's to handle
@@ -96,6 +127,9 @@ def _become_worker(address: str, spec: WorkerSpec, server_pid: int | None) -> No
 
         serve(channel, spec)
     except BaseException:
+        with contextlib.suppress(BaseException):  # say why on the way out: it lands in the endpoint's log
+            traceback.print_exc()
+            flush_output()
         os._exit(1)
 
 
@@ -117,6 +151,7 @@ def run(address: str, server_pid: int | None) -> None:
         header: Header = frame[0]
         if header.get("type") == "spawn":
             spec = WorkerSpec.from_json(header["spec"])
+            flush_output()  # else a child would inherit, and write again, what our buffers hold
             pid = os.fork()
             if pid == 0:
                 control.close()
