@@ -17,6 +17,15 @@ import tarfile
 import tempfile
 from pathlib import Path
 
+from zeroserve.training.spec import MetricDefinition
+
+#: What main() prints, as MetricDefinitions; used when a built-in trainer job defines none of its own.
+BUILTIN_METRICS = (
+    MetricDefinition("train:loss", r"train_loss=([0-9.eE+-]+)"),
+    MetricDefinition("validation:accuracy", r"heldout_imdb_accuracy=([0-9.eE+-]+)"),
+    MetricDefinition("test:accuracy", r"rotten_tomatoes_accuracy=([0-9.eE+-]+)"),
+)
+
 _OPTIONS = {
     "max_examples": int,
     "max_length": int,

@@ -11,14 +11,12 @@ are Failed (Stopping ones Stopped) and whatever is left of their processes is ki
 from __future__ import annotations
 
 import asyncio
-import collections
 import logging
-import os
 import shutil
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -28,15 +26,23 @@ from zeroserve.control import listing
 from zeroserve.control.arns import arn
 from zeroserve.control.service_model import summary_members
 from zeroserve.errors import ArtifactError, ResourceInUse, TrainingJobFailed, ValidationError
-from zeroserve.logs.sink import TRAINING_JOBS_GROUP, LogEvent, LogSink
+from zeroserve.logs.sink import LogSink
 from zeroserve.store.allowed import AllowedRoots
 from zeroserve.store.repository import AlreadyExists, Document, Repository
 from zeroserve.training import spec as specs
 from zeroserve.training import status, transfer
-from zeroserve.training.metrics import MetricScanner, compile_definitions
+from zeroserve.training.builtin import BUILTIN_METRICS
+from zeroserve.training.metrics import compile_definitions
+from zeroserve.training.output import JobOutput
 from zeroserve.training.process import JobProcess, Outcome, kill_leftover_job
-from zeroserve.training.spec import JobSpec, MetricDefinition
-from zeroserve.training.workspace import Resources, Workspace, entry_command, training_environment
+from zeroserve.training.spec import JobSpec
+from zeroserve.training.workspace import (
+    Resources,
+    Workspace,
+    child_environment,
+    entry_command,
+    training_environment,
+)
 
 log = logging.getLogger("zeroserve.training")
 Params = dict[str, Any]
@@ -65,14 +71,6 @@ _ECHOED_MEMBERS = (
     "RemoteDebugConfig",
     "InfraCheckConfig",
 )
-_ERROR_TAIL_LINES = 20
-_LOG_FLUSH_S = 0.1
-#: What the built-in trainer prints (see builtin.py); used when its job defines no MetricDefinitions.
-BUILTIN_METRICS = (
-    MetricDefinition("train:loss", r"train_loss=([0-9.eE+-]+)"),
-    MetricDefinition("validation:accuracy", r"heldout_imdb_accuracy=([0-9.eE+-]+)"),
-    MetricDefinition("test:accuracy", r"rotten_tomatoes_accuracy=([0-9.eE+-]+)"),
-)
 
 
 def public(doc: Document) -> Document:
@@ -87,9 +85,7 @@ class _Run:
     process: JobProcess | None = None
     stop_requested: bool = False
     started: bool = False  # holds a slot (a queued job does not)
-    error_tail: collections.deque[str] = field(
-        default_factory=lambda: collections.deque(maxlen=_ERROR_TAIL_LINES)
-    )
+    output: JobOutput | None = None
 
 
 class TrainingJobs:
@@ -335,39 +331,16 @@ class TrainingJobs:
 
     async def _train(self, run: _Run, workspace: Workspace) -> Outcome:
         spec = run.spec
-        stream = run.doc["_zeroserve"]["log_stream"]
-        scanner = MetricScanner(spec.metric_definitions or (BUILTIN_METRICS if spec.builtin else ()))
-        pending: list[LogEvent] = []
-        loop = asyncio.get_running_loop()
-        flush_handle: list[asyncio.TimerHandle] = []
-
-        def flush() -> None:
-            flush_handle.clear()
-            if pending:
-                batch = pending.copy()
-                pending.clear()
-                try:
-                    self.logs.put(TRAINING_JOBS_GROUP, stream, batch)
-                except Exception:  # the job goes on without its log rather than failing for it
-                    log.exception("could not write training log of %s", spec.name)
-
-        def on_line(source: str, line: str) -> None:
-            now = self.clock()
-            pending.append((int(now * 1000), line))
-            scanner.scan(line, now)
-            if source == "stderr" and line.strip():
-                run.error_tail.append(line.strip())
-            if not flush_handle:
-                flush_handle.append(loop.call_later(_LOG_FLUSH_S, flush))
-
+        definitions = spec.metric_definitions or (BUILTIN_METRICS if spec.builtin else ())
+        run.output = JobOutput(self.logs, run.doc["_zeroserve"]["log_stream"], definitions, self.clock)
         environment = training_environment(
             spec, workspace, self.resources, job_arn=run.doc["TrainingJobArn"], region=self.settings.region
         )
         run.process = JobProcess(
             entry_command(spec, workspace),
             cwd=workspace.code_dir,
-            env=_child_environment(environment, workspace.code_dir),
-            on_line=on_line,
+            env=child_environment(environment, workspace.code_dir),
+            on_line=run.output.on_line,
             memory_limit_mb=self.settings.training_memory_mb,
             stop_grace_s=self.settings.training_stop_grace_s,
         )
@@ -385,17 +358,16 @@ class TrainingJobs:
                 run.process.stop()
             outcome = await run.process.wait(max(0.1, spec.max_runtime_s - elapsed))
         finally:
-            for handle in flush_handle:
-                handle.cancel()
-            flush()
-        run.doc = {**run.doc, "FinalMetricDataList": scanner.final()}
+            run.output.flush()
+        run.doc = {**run.doc, "FinalMetricDataList": run.output.metrics.final()}
         return outcome
 
     async def _conclude(self, run: _Run, workspace: Workspace, outcome: Outcome) -> None:
         spec = run.spec
         stopped = run.stop_requested or outcome.stop_requested
         if outcome.returncode != 0 and not (stopped or outcome.timed_out):
-            raise TrainingJobFailed(self._failure_reason(run, workspace, outcome))
+            assert run.output is not None
+            raise TrainingJobFailed(run.output.failure_reason(workspace, outcome))
         if outcome.timed_out or stopped:
             # SageMaker keeps what the script saved before it was stopped.
             if any(workspace.model_dir.iterdir()):
@@ -417,24 +389,6 @@ class TrainingJobs:
             self._s3_client,
         )
 
-    @staticmethod
-    def _failure_reason(run: _Run, workspace: Workspace, outcome: Outcome) -> str:
-        try:
-            written = workspace.failure_file.read_text(errors="replace").strip()
-        except OSError:
-            written = ""
-        if written:
-            return f"AlgorithmError: {written}"
-        if outcome.signal_name is not None:
-            cause = f"killed by {outcome.signal_name}"
-            if outcome.signal_name == "SIGKILL":
-                cause += " (out of memory, or killed from outside)"
-            return f"AlgorithmError: the training process was {cause}. {_last_error(run)}".strip()
-        return (
-            f"AlgorithmError: ExecuteUserScriptError: ExitCode {outcome.returncode} "
-            f'ErrorMessage "{_last_error(run)}"'
-        )
-
     # --- persistence --------------------------------------------------------------------------------------
 
     def _write(self, run: _Run, doc: Document) -> None:
@@ -445,21 +399,3 @@ class TrainingJobs:
         self.repo.update(
             "training_job", name, doc, modified_at=doc["LastModifiedTime"], status=doc["TrainingJobStatus"]
         )
-
-
-def _last_error(run: _Run) -> str:
-    """The last line that looks like an error (a traceback's last line), else the last line on stderr."""
-    lines = list(run.error_tail)
-    for line in reversed(lines):
-        if "Error" in line or "Exception" in line or line.lower().startswith("error"):
-            return line[:500]
-    return lines[-1][:500] if lines else "the script printed nothing on stderr"
-
-
-def _child_environment(job_environment: dict[str, str], code_dir: Path) -> dict[str, str]:
-    """The server's environment (its S3 endpoint and credentials included) without zeroserve's own
-    settings, the job's on top, and the code folder first on PYTHONPATH as the toolkit puts it."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ZEROSERVE_")}
-    env.update(job_environment)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(code_dir), os.environ.get("PYTHONPATH", "")]))
-    return env

@@ -226,3 +226,12 @@ def entry_command(spec: JobSpec, workspace: Workspace) -> list[str]:
         return ["/bin/sh", str(workspace.code_dir / program), *args]
     # The server's own interpreter: it has the `train` extra (torch, transformers) installed.
     return [sys.executable, str(workspace.code_dir / program), *args]
+
+
+def child_environment(job_environment: dict[str, str], code_dir: Path) -> dict[str, str]:
+    """The server's environment (its S3 endpoint and credentials included) without zeroserve's own
+    settings, the job's on top, and the code folder first on PYTHONPATH as the toolkit puts it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ZEROSERVE_")}
+    env.update(job_environment)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(code_dir), os.environ.get("PYTHONPATH", "")]))
+    return env
