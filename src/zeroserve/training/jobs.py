@@ -23,6 +23,7 @@ from urllib.parse import unquote, urlsplit
 
 from zeroserve.config import Settings
 from zeroserve.control import listing
+from zeroserve.control.actions import public
 from zeroserve.control.arns import arn
 from zeroserve.control.service_model import summary_members
 from zeroserve.errors import ArtifactError, ResourceInUse, TrainingJobFailed, ValidationError
@@ -71,10 +72,6 @@ _ECHOED_MEMBERS = (
     "RemoteDebugConfig",
     "InfraCheckConfig",
 )
-
-
-def public(doc: Document) -> Document:
-    return {k: v for k, v in doc.items() if not k.startswith("_")}
 
 
 @dataclass
