@@ -63,7 +63,7 @@ class OutputLines:
         lines = self._admit(last, now_s)
         if self._dropped:
             kept = len(self._tail)
-            lines.append(self._note(f"; its last {kept} lines follow" if kept else ""))
+            lines.append(self._note(self._dropped, f"; its last {kept} lines follow" if kept else ""))
             lines += [_text(line) for line in self._tail if line.strip()]
             self._dropped = 0
             self._tail.clear()
@@ -109,15 +109,20 @@ class OutputLines:
             elapsed_s = max(0.0, now_s - self._refilled_s)
             self._tokens = min(float(self.burst_lines), self._tokens + elapsed_s * self.lines_per_s)
         self._refilled_s = now_s
+        out: list[str] = []
         if self._tokens >= 1:  # while none may pass, a flood costs a count and a slice, not a loop per line
             lines = [line for line in lines if line.strip()]  # blank lines carry nothing
+            if self._dropped:
+                # Lines pass again: say how many went missing, then let the newest dropped ones compete
+                # with these for the tokens, so a traceback split across the moment never loses its head.
+                revived = list(self._tail)
+                self._tail.clear()
+                if lost := self._dropped - len(revived):
+                    out.append(self._note(lost, ""))
+                self._dropped = 0
+                lines = revived + lines
         take = min(len(lines), int(self._tokens))
         self._tokens -= take
-        out: list[str] = []
-        if take and self._dropped:  # lines pass again: first say how many went missing
-            out.append(self._note(""))
-            self._dropped = 0
-            self._tail.clear()
         out += [_text(line) for line in lines[:take]]
         dropped = lines[take:]
         if dropped:
@@ -126,9 +131,9 @@ class OutputLines:
                 self._tail.extend(dropped[-self._tail.maxlen :])
         return out
 
-    def _note(self, suffix: str) -> str:
+    def _note(self, count: int, suffix: str) -> str:
         return (
-            f"zeroserve: {self._dropped} lines of this worker's output were dropped "
+            f"zeroserve: {count} lines of this worker's output were dropped "
             f"(over {self.lines_per_s:.0f} lines/s){suffix}"
         )
 

@@ -29,12 +29,13 @@ def test_a_chatty_worker_is_held_to_its_rate_and_told_what_was_dropped() -> None
     flood = b"".join(f"line {i}\n".encode() for i in range(20))
     assert lines.feed(flood, 0.0) == [f"line {i}" for i in range(5)]
     assert lines.feed(b"still flooding\n", 0.05) == []  # half a token: nothing passes
-    # 0.3 s later three tokens are back: the note comes first, then what fits.
+    # 0.3 s later three tokens are back: the note of what is lost comes first, then what fits, the newest
+    # dropped lines (the tail) first, so that lines written together are not cut apart by the moment.
     assert lines.feed(b"a\nb\nc\nd\n", 0.35) == [
-        "zeroserve: 16 lines of this worker's output were dropped (over 10 lines/s)",
+        "zeroserve: 14 lines of this worker's output were dropped (over 10 lines/s)",
+        "line 19",
+        "still flooding",
         "a",
-        "b",
-        "c",
     ]
 
 
