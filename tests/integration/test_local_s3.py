@@ -160,18 +160,24 @@ def test_sagemaker_sdk_default_bucket_and_upload_work_without_sts(
     assert answer["role"] == "arn:aws:iam::000000000000:role/zeroserve"
 
 
-def test_killed_store_is_replaced_and_answers_again(
-    s3_server: ServerProcess, user_env: dict[str, str]
-) -> None:
+def store_client(user_env: dict[str, str]) -> Any:
+    """boto3 S3 on the local store, signed with keys the store has never heard of (it checks none)."""
     import boto3
 
-    s3 = boto3.client(
+    return boto3.client(
         "s3",
         endpoint_url=user_env["AWS_ENDPOINT_URL_S3"],
         region_name="us-east-1",
         aws_access_key_id="x",
         aws_secret_access_key="x",
     )
+
+
+def test_killed_store_is_replaced_and_answers_again(
+    s3_server: ServerProcess, user_env: dict[str, str]
+) -> None:
+
+    s3 = store_client(user_env)
     s3.create_bucket(Bucket="survives-restarts")
     s3.put_object(Bucket="survives-restarts", Key="k", Body=b"kept")
     before = s3_status(s3_server)
@@ -202,16 +208,9 @@ _ENCRYPTED_PUTS = {
 def test_sse_kms_and_sse_s3_objects_read_back_after_the_store_is_killed(
     s3_server: ServerProcess, user_env: dict[str, str]
 ) -> None:
-    import boto3
     from boto3.s3.transfer import TransferConfig
 
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=user_env["AWS_ENDPOINT_URL_S3"],
-        region_name="us-east-1",
-        aws_access_key_id="x",
-        aws_secret_access_key="x",
-    )
+    s3 = store_client(user_env)
     s3.create_bucket(Bucket="encrypted")
     for key, extra in _ENCRYPTED_PUTS.items():
         answer = s3.put_object(Bucket="encrypted", Key=key, Body=key.encode(), **extra)
