@@ -47,6 +47,9 @@ class Settings:
     queue_per_endpoint: int = 0
     # Threads each worker's runtime may use (intra-op).
     worker_threads: int = 0
+    # How long a variant's template (a process holding its loaded model, which forks its cold starts) is
+    # kept after its last cold start; 0: no templates. See scheduler/templates.py.
+    template_idle_timeout_s: float = 600.0
     # Refuse a non-loopback bind without auth unless this is set.
     insecure: bool = False
     # Access keys accepted for SigV4 ("AKID:SECRET,AKID2:SECRET2"); empty means signatures are not checked.

@@ -69,6 +69,7 @@ class Services:
             spawn_timeout_s=settings.worker_start_timeout_s,
             worker_threads=settings.worker_threads,
             observer=observer,
+            template_idle_timeout_s=settings.template_idle_timeout_s,
         )
         router = Router(
             pool,

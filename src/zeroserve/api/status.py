@@ -43,8 +43,22 @@ def snapshot(router: Router, hub: WorkerHub) -> dict[str, Any]:
                 }
             )
         endpoints[name] = {"variants": variants}
+    templates = router.pool.templates
+    now = router.pool.clock.now()
     return {
         "zygote_pid": hub.zygote_pid,
+        # Per-variant templates (scheduler/templates.py): their memory is part of reserved_mb.
+        "templates": [
+            {
+                "endpoint": entry.endpoint,
+                "variant": entry.variant,
+                "pid": entry.pid or None,
+                "ready": entry.ready,
+                "memory_mb": entry.memory_mb,
+                "idle_s": round(now - entry.last_used_s, 1),
+            }
+            for entry in (templates.entries() if templates is not None else [])
+        ],
         "zygote_restarts": hub.zygote.restarts if hub.zygote else 0,
         "memory_budget_mb": router.pool.memory_budget_mb,
         "reserved_mb": router.pool.reserved_mb,

@@ -202,16 +202,17 @@ class EndpointLifecycle:
         )
         if serverless:
             max_concurrency = int(serverless["MaxConcurrency"])
-            # Each worker batches and runs a multi-threaded runtime, so workers beyond cores/2 only fight
-            # over the cores (measured: two 2-thread workers on 2 cores lost to one).
-            max_workers = parsed.max_workers or max(1, min(max_concurrency, cores // 2))
+            # One runtime thread per worker and up to one worker per core: the cores are shared by processes,
+            # not threads, and a 1-thread session is what a template can hold, so cold starts fork from a
+            # loaded model (scheduler/templates.py). (Two 2-thread workers on 2 cores lost to one.)
+            max_workers = parsed.max_workers or max(1, min(max_concurrency, cores))
             return VariantDeployment(
                 memory_mb=int(serverless["MemorySizeInMB"]),
                 max_concurrency=max_concurrency,
                 min_workers=int(serverless.get("ProvisionedConcurrency") or 0),
                 serverless=True,
                 max_workers=max_workers,
-                threads=self.settings.worker_threads or max(1, cores // max_workers),
+                threads=self.settings.worker_threads or 1,
                 **common,
             )
         count = int(variant.get("InitialInstanceCount") or 1)

@@ -39,7 +39,8 @@ class InvocationRecord:
 class WorkerEvent:
     endpoint: str
     variant: str
-    kind: str  # "started" | "stopped" | "crashed" | "killed_memory" | "failed"
+    # "started" | "stopped" | "crashed" | "killed_memory" | "failed" | "template_ready" | "template_dropped"
+    kind: str
     setup_ms: float = 0.0
     rss_mb: float = 0.0
     reason: str = ""

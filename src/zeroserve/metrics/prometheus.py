@@ -25,6 +25,8 @@ SageMaker (CloudWatch) name -> Prometheus name (type):
 - (none) payload bytes -> `zeroserve_payload_bytes_total{direction="in" or "out"}` (counter)
 - (none) worker starts, stops, crashes -> `zeroserve_worker_events_total{kind}` (counter)
 - (none) live workers -> `zeroserve_workers` (gauge)
+- (none) live templates (processes that fork cold starts) -> `zeroserve_templates` (gauge)
+- (none) memory the templates hold in the budget -> `zeroserve_template_memory_megabytes` (gauge)
 
 Semantics: every invocation that was routed to a variant counts in Invocations (an unknown endpoint has
 no variant and is not counted, which also keeps label cardinality bounded by deployed endpoints).
@@ -97,13 +99,14 @@ class _Series:
     __slots__ = (
         "billed_gb_seconds", "cold_starts", "concurrency_utilization", "concurrent", "errors_4xx",
         "errors_5xx", "invocations", "memory_utilization", "model_errors", "model_latency",
-        "overhead_latency", "payload_bytes", "queue_wait", "setup_time", "throttles", "worker_events",
-        "workers",
+        "overhead_latency", "payload_bytes", "queue_wait", "setup_time", "template_memory_mb", "templates",
+        "throttles", "worker_events", "workers",
     )
 
     def __init__(self) -> None:
         self.invocations = self.errors_4xx = self.errors_5xx = self.model_errors = 0
         self.throttles = self.cold_starts = self.concurrent = self.workers = 0
+        self.templates = self.template_memory_mb = 0
         self.billed_gb_seconds = self.concurrency_utilization = self.memory_utilization = 0.0
         self.model_latency, self.overhead_latency = _Histogram(), _Histogram()
         self.queue_wait, self.setup_time = _Histogram(), _Histogram()
@@ -170,6 +173,9 @@ SPECS = (
     _Spec("zeroserve_worker_events", "counter", "Worker starts, stops, crashes and kills.", "worker_events",
           extra_label="kind"),
     _Spec("zeroserve_workers", "gauge", "Workers running.", "workers"),
+    _Spec("zeroserve_templates", "gauge", "Templates kept (processes that fork cold starts).", "templates"),
+    _Spec("zeroserve_template_memory_megabytes", "gauge", "Memory the templates hold in the budget, MB.",
+          "template_memory_mb"),
 )
 
 
@@ -248,6 +254,12 @@ class PrometheusMetrics:
                 s.memory_utilization = event.rss_mb / event.memory_mb
         elif event.kind in _GONE:
             s.workers -= 1
+        elif event.kind == "template_ready":
+            s.templates += 1
+            s.template_memory_mb += event.memory_mb
+        elif event.kind == "template_dropped":
+            s.templates -= 1
+            s.template_memory_mb -= event.memory_mb
 
     def concurrency(self, endpoint: str, variant: str, inflight: int, max_concurrency: int) -> None:
         s = self._for(endpoint, variant)

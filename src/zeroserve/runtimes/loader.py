@@ -29,19 +29,20 @@ from zeroserve.runtimes.tokenizer import TextEncoder
 from zeroserve.runtimes.user_script import import_script
 
 
-def load_handler(bundle_dir: Path, *, threads: int | None = None) -> Handler:
+def load_handler(bundle_dir: Path, *, threads: int | None = None, parallel: bool = True) -> Handler:
     """The handler for the bundle at `bundle_dir`; `threads` defaults to ZEROSERVE_WORKER_THREADS or all
-    cores. Raises ArtifactError with a user-facing reason when the bundle cannot be served."""
+    cores. `parallel=False` loads with no helper thread (a template, which must hold none when it forks).
+    Raises ArtifactError with a user-facing reason when the bundle cannot be served."""
     manifest = read_manifest(bundle_dir)
     if manifest.custom_code is None:
-        return DefaultHandler(load_pipeline(bundle_dir, manifest, threads=threads))
+        return DefaultHandler(load_pipeline(bundle_dir, manifest, threads=threads, parallel=parallel))
     script = bundle_dir / manifest.custom_code
     check_requirements(script.parent)
     # A user model_fn replaces our model, so do not spend cold-start time loading one.
     pipeline = (
         None
         if "model_fn" in manifest.custom_functions
-        else load_pipeline(bundle_dir, manifest, threads=threads)
+        else load_pipeline(bundle_dir, manifest, threads=threads, parallel=parallel)
     )
     checkpoint = bundle_dir / CHECKPOINT_DIR
     return CustomCodeHandler(
@@ -49,7 +50,13 @@ def load_handler(bundle_dir: Path, *, threads: int | None = None) -> Handler:
     )
 
 
-def load_pipeline(bundle_dir: Path, manifest: BundleManifest, *, threads: int | None = None) -> Pipeline:
+def load_pipeline(
+    bundle_dir: Path, manifest: BundleManifest, *, threads: int | None = None, parallel: bool = True
+) -> Pipeline:
+    if not parallel:
+        encoder = load_encoder(bundle_dir, manifest)
+        model = _load_model(bundle_dir, manifest, threads)
+        return Pipeline(make_task(manifest.task, task_context(manifest, encoder)), encoder, model)
     # onnxruntime releases the GIL while it opens a session and tokenizers holds it while it parses
     # tokenizer.json, so the two overlap: cold start pays for the slower one, not their sum.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="zeroserve-load") as pool:

@@ -13,8 +13,8 @@ import itertools
 import logging
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, replace
+from typing import Protocol, cast
 
 from zeroserve.errors import ModelNotReady, Throttled
 from zeroserve.metrics.events import NullObserver, Observer, WorkerEvent
@@ -22,6 +22,7 @@ from zeroserve.scheduler import autoscaler
 from zeroserve.scheduler.clock import Clock, LoopClock, Timer, wait_until
 from zeroserve.scheduler.deployment import VariantDeployment
 from zeroserve.scheduler.ledger import MemoryLedger
+from zeroserve.scheduler.templates import TemplateBuilder, TemplateCache
 from zeroserve.workers.connection import WorkerReply
 from zeroserve.workers.hub import SpawnFailed
 from zeroserve.workers.protocol import Header
@@ -197,7 +198,10 @@ class Pool:
         worker_threads: int = 0,
         observer: Observer | None = None,
         clock: Clock | None = None,
+        template_idle_timeout_s: float = 0.0,
     ) -> None:
+        """`template_idle_timeout_s` > 0 keeps per-variant templates (scheduler/templates.py), when `hub`
+        can build them, for that long after their last use."""
         self.hub = hub
         self.idle_timeout_s = idle_timeout_s
         self.spawn_timeout_s = spawn_timeout_s
@@ -209,6 +213,12 @@ class Pool:
         self._scale_in_timer: Timer | None = None
         self._scale_in_at: float | None = None
         self._tasks: set[asyncio.Task[object]] = set()
+        self.templates: TemplateCache | None = None
+        if template_idle_timeout_s > 0 and getattr(hub, "templates_supported", False):
+            self.templates = TemplateCache(
+                cast(TemplateBuilder, hub), self.ledger, self.clock, self.observer,
+                idle_ttl_s=template_idle_timeout_s, build_timeout_s=spawn_timeout_s,
+            )
 
     @property
     def memory_budget_mb(self) -> int:
@@ -242,6 +252,8 @@ class Pool:
             self._retire(variant)
 
     def _retire(self, variant: VariantPool) -> None:
+        if self.templates is not None:
+            self.templates.forget_variant(variant.key)
         for slot in variant._retire():
             self._gone(slot, "stopped", reason="", kill=False)
 
@@ -325,6 +337,8 @@ class Pool:
             endpoint=d.endpoint,
             variant=d.variant,
         )
+        if self.templates is not None:
+            spec = replace(spec, template=self.templates.for_cold_start(variant.key))
         try:
             connection, ready = await self.hub.spawn(spec, self.spawn_timeout_s)
         except SpawnFailed as exc:
@@ -344,6 +358,8 @@ class Pool:
             return slot
         variant._spawn_ready(slot)
         connection.closed.add_done_callback(lambda _: self._on_closed(slot))
+        if self.templates is not None and "template_pid" not in ready:
+            self.templates.after_cold_start(variant.key, spec)
         setup_ms = float(ready.get("setup_ms", 0.0))
         self.observer.worker(
             WorkerEvent(
@@ -357,9 +373,16 @@ class Pool:
         memory_mb = variant.deployment.memory_mb
         others = (v for v in self.variants.values() if v is not variant)
         candidates = [slot.view() for v in others for slot in v.workers.values()]
-        evictions = autoscaler.choose_evictions(memory_mb, self.ledger.free_mb, candidates)
+        # Templates go first (a worker is worth more than the means to start one), then idle workers.
+        templates = self.templates
+        if templates is not None and templates.make_room(memory_mb, keep=variant.key):
+            return self.ledger.reserve(worker_id, memory_mb)
+        template_mb = templates.droppable_mb(keep=variant.key) if templates is not None else 0
+        evictions = autoscaler.choose_evictions(memory_mb, self.ledger.free_mb + template_mb, candidates)
         if evictions is None:
             return False
+        if templates is not None:
+            templates.drop_all(keep=variant.key, reason="evicted for memory")
         for evicted in evictions:
             slot = self._find(evicted)
             if slot is not None:
@@ -428,6 +451,8 @@ class Pool:
             self._schedule_scale_in(max(next_check, now))
 
     async def close(self) -> None:
+        if self.templates is not None:
+            self.templates.close()
         for variant in list(self.variants.values()):
             self._retire(variant)
         self.variants.clear()

@@ -5,6 +5,9 @@ says hello; `spawn()` asks it to fork, and the new worker connects on its own an
 Each worker first opens a second connection, its stdout and stderr (role `output`), read by workers/output.py.
 Workers are adopted by the server (subreaper) so they outlive a zygote crash; the hub reaps them and kills
 any still alive when it closes.
+Templates (workers/template.py) connect here too (role `template`): `build_template()` has the zygote fork
+one, and `spawn()` forks from the live template its spec names, or from the zygote when there is none or
+it fails to answer. Templates are made only where orphans are adopted (`templates_supported`).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from zeroserve.workers.output import OutputSink, pump
 from zeroserve.workers.protocol import Header, read_frame
 from zeroserve.workers.spec import WorkerSpec
 from zeroserve.workers.supervisor import ZygoteSupervisor, ZygoteUnavailable, adopt_orphans, kill_quietly
+from zeroserve.workers.template_link import TemplateFailed, TemplateInfo, TemplateLink
 
 
 class SpawnFailed(Exception):
@@ -40,6 +44,10 @@ class WorkerHub:
         self._server: asyncio.Server | None = None
         self.zygote: ZygoteSupervisor | None = None
         self._hellos: dict[str, asyncio.Future[WorkerConnection]] = {}
+        self._template_hellos: dict[str, asyncio.Future[TemplateLink]] = {}
+        # Live templates by key: the hub owns the links; what to keep is the pool's choice (TemplateCache).
+        self.templates: dict[str, TemplateLink] = {}
+        self.templates_supported = False
         # Live worker pid -> its pidfd: how we learn of its exit (to reap it) without polling.
         self._pidfds: dict[int, int] = {}
 
@@ -48,6 +56,7 @@ class WorkerHub:
         env = dict(os.environ, ZEROSERVE_SOCKET="@" + self.address[1:], ZEROSERVE_SERVER_PID=str(os.getpid()))
         if adopt_orphans():
             env["ZEROSERVE_ADOPT_WORKERS"] = "1"
+            self.templates_supported = True
         self.zygote = ZygoteSupervisor(env, observer=self._observer, ack_timeout_s=self._ack_timeout_s)
         await self.zygote.start()
 
@@ -67,6 +76,15 @@ class WorkerHub:
         if hello.get("role") == "output":  # read until the worker and whatever it started are gone
             await pump(hello, reader, self._output)
             writer.close()
+            return
+        if hello.get("role") == "template":
+            template_waiter = self._template_hellos.pop(str(hello.get("worker_id")), None)
+            if template_waiter is None or template_waiter.done():
+                writer.close()  # one no longer wanted: it exits on EOF
+                return
+            pid = int(hello["pid"])
+            self._track(pid)
+            template_waiter.set_result(TemplateLink(str(hello["worker_id"]), pid, reader, writer))
             return
         waiter = self._hellos.pop(str(hello.get("worker_id")), None)
         if hello.get("role") != "worker" or waiter is None or waiter.done():
@@ -95,14 +113,18 @@ class WorkerHub:
 
     async def spawn(self, spec: WorkerSpec, timeout_s: float) -> tuple[WorkerConnection, Header]:
         """Fork a worker and wait until its model is loaded and warmed up. Returns the connection and the
-        ready header (setup_ms, rss_mb)."""
+        ready header (setup_ms, rss_mb). From the template `spec.template` names if one is alive and answers,
+        else from the zygote."""
         assert self.zygote is not None, "start() first"
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
         waiter: asyncio.Future[WorkerConnection] = loop.create_future()
         self._hellos[spec.worker_id] = waiter
+        template = self.templates.get(spec.template) if spec.template else None
         try:
-            await self.zygote.request_spawn(spec.worker_id, spec.to_json(), deadline)
+            ack_s = max(0.0, min(self._ack_timeout_s, deadline - loop.time()))
+            if template is None or not await template.fork(spec, ack_s):
+                await self.zygote.request_spawn(spec.worker_id, spec.to_json(), deadline)
             connection = await asyncio.wait_for(waiter, max(0.0, deadline - loop.time()))
         except ZygoteUnavailable as exc:
             raise SpawnFailed(str(exc)) from None
@@ -123,7 +145,58 @@ class WorkerHub:
         connection.start()
         return connection, ready
 
+    async def build_template(self, key: str, spec: WorkerSpec, timeout_s: float) -> TemplateInfo:
+        """Have the zygote fork a template that loads `spec`'s bundle under `key`; returns once it is ready
+        to fork workers. TemplateFailed if it cannot be made; the live link is in `templates[key]` until
+        its `closed` resolves (a later build for the same key replaces it)."""
+        assert self.zygote is not None, "start() first"
+        if not self.templates_supported:
+            raise TemplateFailed("templates need the server to adopt orphaned workers (a Linux subreaper)")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        waiter: asyncio.Future[TemplateLink] = loop.create_future()
+        self._template_hellos[key] = waiter
+        try:
+            await self.zygote.request_spawn(key, spec.to_json(), deadline, role="template")
+            link = await asyncio.wait_for(waiter, max(0.0, deadline - loop.time()))
+        except ZygoteUnavailable as exc:
+            raise TemplateFailed(str(exc)) from None
+        except TimeoutError:
+            raise TemplateFailed(f"the template did not start within {timeout_s:.0f} s") from None
+        finally:
+            self._template_hellos.pop(key, None)
+        try:
+            info = await asyncio.wait_for(link.wait_ready(), max(0.0, deadline - loop.time()))
+        except TimeoutError:
+            link.kill()
+            raise TemplateFailed(f"the template did not load within {timeout_s:.0f} s") from None
+        except BaseException:
+            link.kill()
+            raise
+        old = self.templates.get(key)
+        if old is not None:
+            old.kill()
+        self.templates[key] = link
+        link.closed.add_done_callback(lambda _: self._forget_template(link))
+        return info
+
+    def _forget_template(self, link: TemplateLink) -> None:
+        if self.templates.get(link.key) is link:
+            del self.templates[link.key]
+
+    def template_closed(self, key: str) -> asyncio.Future[None] | None:
+        """Resolved when the live template under `key` exits; None if there is none."""
+        link = self.templates.get(key)
+        return link.closed if link is not None else None
+
+    def drop_template(self, key: str) -> None:
+        link = self.templates.pop(key, None)
+        if link is not None:
+            link.kill()
+
     async def close(self) -> None:
+        for link in list(self.templates.values()):
+            link.kill()
         if self.zygote is not None:
             await self.zygote.close()
         # Workers a dead zygote left behind are not in its successor's process group: kill them here.

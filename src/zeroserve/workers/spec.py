@@ -19,6 +19,8 @@ class WorkerSpec:
     # Whose log group the worker's output lands in (workers/output.py); empty: only the server log.
     endpoint: str = ""
     variant: str = ""
+    # The template (workers/template.py) to fork from, by key; empty, or none alive: the zygote's plain path.
+    template: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -217,15 +217,18 @@ class ZygoteSupervisor:
                 waits += [asyncio.shield(zygote.ready), asyncio.shield(zygote.died)]
             await asyncio.wait(waits, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
 
-    async def request_spawn(self, worker_id: str, spec: Header, deadline_s: float) -> None:
-        """Have a zygote fork this worker: returns once one acknowledged the fork. A zygote that dies first
-        gets the request re-sent to its successor; one that does not answer in time is killed (hung)."""
+    async def request_spawn(
+        self, worker_id: str, spec: Header, deadline_s: float, role: str = "worker"
+    ) -> None:
+        """Have a zygote fork this worker (or, with role `template`, a template): returns once one
+        acknowledged the fork. A zygote that dies first gets the request re-sent to its successor; one that
+        does not answer in time is killed (hung)."""
         while True:
             zygote = await self._ready(deadline_s)
             ack: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             zygote.acks[worker_id] = ack
             assert zygote.writer is not None
-            zygote.writer.write(encode({"type": "spawn", "spec": spec}))
+            zygote.writer.write(encode({"type": "spawn", "spec": spec, "role": role}))
             timeout_s = max(0.0, min(self.ack_timeout_s, deadline_s - self._now()))
             full_wait = timeout_s >= self.ack_timeout_s
             await asyncio.wait(

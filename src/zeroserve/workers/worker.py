@@ -1,8 +1,9 @@
 """A worker: one forked process serving one endpoint variant.
 
-It loads its bundle, runs a warm-up forward pass, and only then says `ready` (a worker that answered before
-its model was loaded would turn a cold start into an error). Then it answers batches of invocations until
-the server hangs up or says `stop`.
+It loads its bundle (or finds it loaded already, when forked from a template: workers/template.py), runs a
+warm-up forward pass, and only then says `ready` (a worker that answered before its model was loaded would
+turn a cold start into an error). The ready header says where its setup time went (`phases_ms`). Then it
+answers batches of invocations until the server hangs up or says `stop`.
 """
 
 from __future__ import annotations
@@ -28,18 +29,42 @@ def rss_mb() -> float:
         return int(statm.read().split()[1]) * _PAGE_SIZE / (1024 * 1024)
 
 
-def serve(channel: FrameSocket, spec: WorkerSpec) -> NoReturn:
+def serve(
+    channel: FrameSocket,
+    spec: WorkerSpec,
+    *,
+    handler: Handler | None = None,
+    phases_ms: dict[str, float] | None = None,
+    template_pid: int | None = None,
+) -> NoReturn:
+    """`handler`: already loaded (a template's); `phases_ms`: setup so far (fork -> hello), reported on."""
     started = time.perf_counter()
+    phases = dict(phases_ms or {})
     try:
-        handler = _load(spec)
+        if handler is None:
+            handler = _load(spec)
+            loaded = time.perf_counter()
+            phases["load"] = (loaded - started) * 1000
+        else:
+            loaded = started
         handler.warm_up()
+        phases["warm_up"] = (time.perf_counter() - loaded) * 1000
     except BaseException as exc:  # anything, including SystemExit from user code, fails the load
         traceback.print_exc()  # the whole story for the endpoint's log group; the reply carries its last line
         flush_output()
         channel.send({"type": "failed", "error": _describe(exc)})
         os._exit(1)
     setup_ms = (time.perf_counter() - started) * 1000
-    channel.send({"type": "ready", "setup_ms": setup_ms, "rss_mb": rss_mb(), "pid": os.getpid()})
+    ready: dict[str, object] = {
+        "type": "ready",
+        "setup_ms": setup_ms + sum(v for k, v in phases.items() if k not in ("load", "warm_up")),
+        "rss_mb": rss_mb(),
+        "pid": os.getpid(),
+        "phases_ms": {k: round(v, 2) for k, v in phases.items()},
+    }
+    if template_pid is not None:
+        ready["template_pid"] = template_pid
+    channel.send(ready)
 
     collector = BatchCollector(channel, spec.max_batch_size, spec.max_batch_wait_ms)
     while (batch := collector.next_batch()) is not None:

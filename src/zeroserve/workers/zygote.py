@@ -7,6 +7,9 @@ When the server adopts orphans (ZEROSERVE_ADOPT_WORKERS=1), each worker is forke
 server's child, not ours: a zygote crash then leaves warm workers serving (workers/supervisor.py).
 A worker's stdout and stderr go to the server over a socket of their own (workers/output.py), which lands
 them in its endpoint's log group; the zygote's own output (its startup errors) stays on the server's stderr.
+A spawn with role `template` forks a template instead (workers/template.py): a process that loads one bundle
+and then forks that variant's workers itself, through `_become_worker` as here. Templates exist only when the
+server adopts orphans, so that a worker never dies with the template it came from.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ import time
 import traceback
 from typing import NoReturn
 
+from zeroserve.runtimes.base import Handler
+from zeroserve.workers import template
 from zeroserve.workers.protocol import FrameSocket, Header
 from zeroserve.workers.spec import WorkerSpec
 from zeroserve.workers.worker import flush_output
@@ -110,8 +115,18 @@ def _redirect_output(address: str, spec: WorkerSpec) -> None:
             setattr(sys, name, open(fd, "w", buffering=1, closefd=False))  # noqa: SIM115
 
 
-def _become_worker(address: str, spec: WorkerSpec, server_pid: int | None) -> NoReturn:
+def _become_worker(
+    address: str,
+    spec: WorkerSpec,
+    server_pid: int | None,
+    forked_at: float,
+    handler: Handler | None = None,
+    template_pid: int | None = None,
+) -> NoReturn:
+    """`forked_at`: perf_counter() just before the fork (the clock is system-wide), for the ready header's
+    setup phases; `handler`: the template's, already loaded."""
     try:
+        phases = {"fork": (time.perf_counter() - forked_at) * 1000}
         _redirect_output(address, spec)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -123,11 +138,34 @@ def _become_worker(address: str, spec: WorkerSpec, server_pid: int | None) -> No
         _limit_memory(spec.memory_mb)
         channel = FrameSocket(connect(address))
         channel.send({"type": "hello", "role": "worker", "worker_id": spec.worker_id, "pid": os.getpid()})
+        phases["connect"] = (time.perf_counter() - forked_at) * 1000 - phases["fork"]
         from zeroserve.workers.worker import serve
 
-        serve(channel, spec)
+        serve(channel, spec, handler=handler, phases_ms=phases, template_pid=template_pid)
     except BaseException:
         with contextlib.suppress(BaseException):  # say why on the way out: it lands in the endpoint's log
+            traceback.print_exc()
+            flush_output()
+        os._exit(1)
+
+
+def _become_template(address: str, spec: WorkerSpec, server_pid: int) -> NoReturn:
+    try:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        _detach(server_pid)  # the server's child, like its workers: it reaps us and we die with it
+        channel = FrameSocket(connect(address))
+        template_pid = os.getpid()
+
+        def fork_worker(worker: WorkerSpec, handler: Handler) -> None:
+            flush_output()
+            forked_at = time.perf_counter()
+            if os.fork() == 0:
+                channel.sock.close()
+                _become_worker(address, worker, server_pid, forked_at, handler, template_pid)
+
+        template.serve(channel, spec, fork_worker)
+    except BaseException:
+        with contextlib.suppress(BaseException):
             traceback.print_exc()
             flush_output()
         os._exit(1)
@@ -151,11 +189,16 @@ def run(address: str, server_pid: int | None) -> None:
         header: Header = frame[0]
         if header.get("type") == "spawn":
             spec = WorkerSpec.from_json(header["spec"])
+            as_template = header.get("role") == "template" and server_pid is not None
             flush_output()  # else a child would inherit, and write again, what our buffers hold
+            forked_at = time.perf_counter()
             pid = os.fork()
             if pid == 0:
                 control.close()
-                _become_worker(address, spec, server_pid)
+                if as_template:
+                    assert server_pid is not None
+                    _become_template(address, spec, server_pid)
+                _become_worker(address, spec, server_pid, forked_at)
             channel.send({"type": "spawned", "worker_id": spec.worker_id})
     # The server closed us: take every worker we forked down with us (they share our process group).
     os.killpg(os.getpgid(0), signal.SIGKILL)
