@@ -37,6 +37,7 @@ def snapshot(router: Router, hub: WorkerHub) -> dict[str, Any]:
                             "pid": slot.connection.pid,
                             "inflight": slot.connection.inflight,
                             "rss_mb": round(slot.rss_mb, 1),
+                            "template_pid": slot.template_pid,
                         }
                         for slot in variant_pool.workers.values()
                     ],

@@ -64,6 +64,7 @@ class WorkerSlot:
     memory_mb: int
     last_used_s: float
     rss_mb: float = 0.0
+    template_pid: int | None = None  # the template it was forked from; None: the zygote
 
     @property
     def worker_id(self) -> str:
@@ -350,7 +351,11 @@ class Pool:
             self.ledger.release(worker_id)
             variant._spawn_failed("the start was cancelled")
             raise
-        slot = WorkerSlot(connection, variant, d.memory_mb, self.clock.now(), float(ready.get("rss_mb", 0.0)))
+        template_pid = ready.get("template_pid")
+        slot = WorkerSlot(
+            connection, variant, d.memory_mb, self.clock.now(), float(ready.get("rss_mb", 0.0)),
+            int(template_pid) if template_pid is not None else None,
+        )
         if variant.retired:
             self.ledger.release(worker_id)
             variant._spawn_ready(None)
@@ -358,7 +363,7 @@ class Pool:
             return slot
         variant._spawn_ready(slot)
         connection.closed.add_done_callback(lambda _: self._on_closed(slot))
-        if self.templates is not None and "template_pid" not in ready:
+        if self.templates is not None and template_pid is None:
             self.templates.after_cold_start(variant.key, spec)
         setup_ms = float(ready.get("setup_ms", 0.0))
         self.observer.worker(

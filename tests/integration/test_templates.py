@@ -1,0 +1,140 @@
+"""Cold starts from templates, with real processes: after a variant's first (plain) start the server keeps a
+template that has loaded its bundle; the next cold start is forked from it, yet is the server's child,
+capped and measured for memory, and its output lands in the endpoint's log group as any worker's. A killed
+template costs nothing but speed: the cold start takes the zygote's path and the template is rebuilt. An
+idle template is dropped after its TTL and its memory returns to the budget."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from test_worker_output import TALKATIVE_INFERENCE, artifact, wait_for_lines
+
+from processes import wait_all_dead
+from server import ServerProcess, deploy
+
+IDLE_TIMEOUT_S = 0.5
+TEMPLATE_TTL_S = 4.0
+
+
+@pytest.fixture(scope="module")
+def templated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    env = {
+        "ZEROSERVE_IDLE_TIMEOUT_S": str(IDLE_TIMEOUT_S),
+        "ZEROSERVE_TEMPLATE_IDLE_TIMEOUT_S": str(TEMPLATE_TTL_S),
+    }
+    with ServerProcess(tmp_path_factory.mktemp("templates") / "data", env=env) as running:
+        yield running
+
+
+def status(server: ServerProcess) -> dict[str, Any]:
+    return dict(httpx.get(f"{server.url}/zeroserve/status").json())
+
+
+def templates_of(server: ServerProcess, endpoint: str) -> list[dict[str, Any]]:
+    return [t for t in status(server)["templates"] if t["endpoint"] == endpoint and t["ready"]]
+
+
+def workers_of(server: ServerProcess, endpoint: str) -> list[dict[str, Any]]:
+    return list(status(server)["endpoints"][endpoint]["variants"][0]["workers"])
+
+
+def ask(server: ServerProcess, endpoint: str, text: str) -> httpx.Response:
+    return httpx.post(f"{server.url}/endpoints/{endpoint}/invocations", json={"inputs": text}, timeout=30)
+
+
+def wait_until(condition: Any, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def parent_of(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("PPid:"):
+            return int(line.split()[1])
+    raise AssertionError(f"no PPid for {pid}")
+
+
+def deployed_idle(server: ServerProcess, name: str, tarball: Path, memory_mb: int = 2048) -> dict[str, Any]:
+    """Deploy, answer once (a plain cold start, unless the deploy had one), wait for the template and for
+    the worker to go idle; the template's status entry."""
+    described = deploy(server.sagemaker(), name, str(tarball), memory_mb=memory_mb)
+    assert described["EndpointStatus"] == "InService", described.get("FailureReason")
+    assert ask(server, name, "first").status_code == 200
+    assert wait_until(lambda: templates_of(server, name) != [], 30), status(server)["templates"]
+    assert wait_until(lambda: workers_of(server, name) == [], IDLE_TIMEOUT_S + 10)
+    [template] = templates_of(server, name)
+    return template
+
+
+def test_a_cold_start_forks_from_the_template_yet_is_the_servers_child_and_its_output_lands(
+    templated: ServerProcess, tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    tarball = artifact(tiny_model_dir, tmp_path, TALKATIVE_INFERENCE)
+    template = deployed_idle(templated, "talks", tarball)
+    assert template["memory_mb"] > 0 and template["pid"]
+    assert status(templated)["reserved_mb"] >= template["memory_mb"], "templates count in the budget"
+    answer = ask(templated, "talks", "from the template")
+    assert answer.status_code == 200, answer.text
+    [worker] = workers_of(templated, "talks")
+    assert worker["template_pid"] == template["pid"]
+    assert parent_of(worker["pid"]) == templated.pid, "detached: it outlives its template"
+    found = wait_for_lines(templated.logs(), "talks", ["stdout says from the template"])
+    assert any("stderr says from the template" in line for line in found), found
+    metrics = httpx.get(f"{templated.url}/metrics").text
+    assert 'zeroserve_templates{endpoint="talks",variant="AllTraffic"} 1.0' in metrics
+
+
+def test_a_worker_forked_from_a_template_still_has_its_memory_capped_and_measured(
+    templated: ServerProcess, misbehaving_tarball: Path
+) -> None:
+    template = deployed_idle(templated, "capped", misbehaving_tarball, memory_mb=1024)
+    refused = ask(templated, "capped", "alloc:2100")
+    assert refused.status_code == 424 and "MemoryError" in refused.json()["message"], refused.text
+    [worker] = workers_of(templated, "capped")
+    assert worker["template_pid"] == template["pid"]
+    over = ask(templated, "capped", "touch:1100")
+    assert over.status_code == 500 and "over the variant's MemorySizeInMB" in over.json()["message"], over.text
+    assert not wait_all_dead({worker["pid"]}, 5), "the worker over its memory was killed"
+
+
+def test_a_killed_template_falls_back_to_the_plain_path_and_is_rebuilt(
+    templated: ServerProcess, misbehaving_tarball: Path
+) -> None:
+    template = deployed_idle(templated, "orphaned", misbehaving_tarball)
+    os.kill(template["pid"], signal.SIGKILL)
+    assert wait_until(lambda: templates_of(templated, "orphaned") == [], 5), "a dead template is dropped"
+    answer = ask(templated, "orphaned", "hello")
+    assert answer.status_code == 200, answer.text
+    [worker] = workers_of(templated, "orphaned")
+    assert worker["template_pid"] is None, "no template: forked by the zygote"
+    assert wait_until(lambda: templates_of(templated, "orphaned") != [], 30), "rebuilt after that cold start"
+    assert templates_of(templated, "orphaned")[0]["pid"] != template["pid"]
+
+
+def test_an_idle_template_is_dropped_after_its_ttl_and_frees_its_memory(
+    templated: ServerProcess, misbehaving_tarball: Path
+) -> None:
+    template = deployed_idle(templated, "forgotten", misbehaving_tarball)
+    assert template["memory_mb"] > 0
+    assert wait_until(lambda: templates_of(templated, "forgotten") == [], TEMPLATE_TTL_S + 10)
+    now = status(templated)
+    workers_mb = sum(
+        variant["memory_mb"] * (len(variant["workers"]) + variant["starting"])
+        for endpoint in now["endpoints"].values()
+        for variant in endpoint["variants"]
+    )
+    held = workers_mb + sum(t["memory_mb"] for t in now["templates"])
+    assert now["reserved_mb"] == held, "the budget holds exactly the live workers and templates"
+    assert not wait_all_dead({template["pid"]}, 5), "its process is gone"
