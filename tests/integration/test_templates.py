@@ -105,7 +105,8 @@ def test_a_worker_forked_from_a_template_still_has_its_memory_capped_and_measure
     [worker] = workers_of(templated, "capped")
     assert worker["template_pid"] == template["pid"]
     over = ask(templated, "capped", "touch:1100")
-    assert over.status_code == 500 and "over the variant's MemorySizeInMB" in over.json()["message"], over.text
+    assert over.status_code == 500, over.text
+    assert "over the variant's MemorySizeInMB" in over.json()["message"]
     assert not wait_all_dead({worker["pid"]}, 5), "the worker over its memory was killed"
 
 

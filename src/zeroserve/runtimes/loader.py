@@ -55,8 +55,8 @@ def load_pipeline(
 ) -> Pipeline:
     if not parallel:
         encoder = load_encoder(bundle_dir, manifest)
-        model = _load_model(bundle_dir, manifest, threads)
-        return Pipeline(make_task(manifest.task, task_context(manifest, encoder)), encoder, model)
+        loaded = _load_model(bundle_dir, manifest, threads)
+        return Pipeline(make_task(manifest.task, task_context(manifest, encoder)), encoder, loaded)
     # onnxruntime releases the GIL while it opens a session and tokenizers holds it while it parses
     # tokenizer.json, so the two overlap: cold start pays for the slower one, not their sum.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="zeroserve-load") as pool:
