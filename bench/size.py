@@ -4,9 +4,9 @@
 from __future__ import annotations
 
 from bench import inprocess, load, models
-from bench.coldstart import cold_request
+from bench.coldstart import NO_TEMPLATES, cold_request
 from bench.context import Context, log
-from bench.report import Section, Table, bar_plot
+from bench.report import Section, Table, Target, bar_plot
 from bench.stats import Summary, fmt
 from bench.workload import TokenTexts, body
 from bench.zsserver import running
@@ -58,12 +58,23 @@ def run(ctx: Context) -> Section:
             )
             cold_p50.append(cold.p50)
             warm_p50.append(warm.p50)
+    # The same cold starts with templates off: each worker forked from the zygote loads the model itself.
+    plain_p50: list[float] = []
+    with running({"ZEROSERVE_IDLE_TIMEOUT_S": str(IDLE_TIMEOUT_S), **NO_TEMPLATES}, log_name=NAME) as zs:
+        for source, row in zip(sources, rows, strict=True):
+            endpoint = f"size-{source.name}"
+            zs.redeploy(endpoint, source, max_concurrency=2)
+            plain = Summary.of([cold_request(zs, endpoint, short) for _ in range(colds)])
+            zs.delete(endpoint)
+            row[-1:-1] = [fmt(plain.p50, 0), fmt(plain.p99, 0)]
+            plain_p50.append(plain.p50)
     section.intro = (
         "Each model is converted by zeroserve (int8 ONNX) and timed three ways: zeroserve's handler in "
         "process "
         "(16 and 128 tokens, batch 1), warm over HTTP (16 tokens), and cold over HTTP (idle endpoint -> "
         "answer, "
-        f"idle timeout {IDLE_TIMEOUT_S} s). Worker RSS is what `/zeroserve/status` reports for the warm "
+        f"idle timeout {IDLE_TIMEOUT_S} s), with the variant's template (the default) and with templates "
+        "off. Worker RSS is what `/zeroserve/status` reports for the warm "
         "worker."
     )
     section.tables.append(
@@ -80,19 +91,31 @@ def run(ctx: Context) -> Section:
                 "HTTP warm p99 ms",
                 "cold p50 ms",
                 "cold p99 ms",
+                "cold p50 ms, templates off",
+                "cold p99 ms, templates off",
                 "worker RSS MB",
             ],
             rows,
             note=f"{count} timed calls per figure, {colds} cold starts per model.",
         )
     )
+    for source, p50 in zip(sources, cold_p50, strict=True):
+        if source.name == "bert-base-size":
+            section.targets.append(
+                Target(
+                    "cold start, BERT-base-size, HTTP request -> answer, p50",
+                    "<= 80 ms",
+                    f"{fmt(p50, 0)} ms",
+                    p50 <= 80,
+                )
+            )
     section.plots.append(
         bar_plot(
             ctx.plot("model_size"),
             "Cold start and warm latency vs model size (HTTP, 16 tokens)",
             "ms",
             [s.name for s in sources],
-            {"cold p50": cold_p50, "warm p50": warm_p50},
+            {"cold p50": cold_p50, "cold p50, templates off": plain_p50, "warm p50": warm_p50},
             logy=True,
         )
     )

@@ -38,6 +38,7 @@ def snapshot(router: Router, hub: WorkerHub) -> dict[str, Any]:
                             "inflight": slot.connection.inflight,
                             "rss_mb": round(slot.rss_mb, 1),
                             "template_pid": slot.template_pid,
+                            "setup_phases_ms": slot.setup_phases_ms,
                         }
                         for slot in variant_pool.workers.values()
                     ],

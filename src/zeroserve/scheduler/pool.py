@@ -65,6 +65,8 @@ class WorkerSlot:
     last_used_s: float
     rss_mb: float = 0.0
     template_pid: int | None = None  # the template it was forked from; None: the zygote
+    # Where its start went (fork, connect, load, warm_up), as the worker measured it.
+    setup_phases_ms: dict[str, float] | None = None
 
     @property
     def worker_id(self) -> str:
@@ -355,6 +357,7 @@ class Pool:
         slot = WorkerSlot(
             connection, variant, d.memory_mb, self.clock.now(), float(ready.get("rss_mb", 0.0)),
             int(template_pid) if template_pid is not None else None,
+            dict(ready.get("phases_ms") or {}),
         )
         if variant.retired:
             self.ledger.release(worker_id)
