@@ -134,6 +134,7 @@ def run(ctx: Context) -> Section:
     count = ctx.pick(30, 8)
     with running({"ZEROSERVE_IDLE_TIMEOUT_S": str(IDLE_TIMEOUT_S)}, data_dir=folder, log_name=NAME) as zs:
         zs.redeploy(ENDPOINT, ctx.sentiment)
+        cold_request(zs, ENDPOINT)  # the variant's first cold start (untimed): its template is built after it
         log(f"coldstart: {count} cold starts over HTTP, templates on (the default)")
         setup_before = _setup_totals(zs)
         colds, warms, starts = cold_series(zs, ENDPOINT, count)

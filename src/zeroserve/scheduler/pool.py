@@ -282,7 +282,7 @@ class Pool:
                 wanted = autoscaler.should_scale_out(
                     variant.scaling, variant.views(), variant.starting, variant.waiting
                 )
-                if wanted and not self._start_worker(variant) and not variant.workers:
+                if wanted and not self._start_worker(variant, for_request=True) and not variant.workers:
                     raise Throttled("the machine's memory budget is exhausted by busy endpoints; retry later")
                 if (slot := variant.pick()) is not None:
                     return slot, cold
@@ -301,14 +301,15 @@ class Pool:
 
     # --- starting workers ----------------------------------------------------------------------
 
-    def _start_worker(self, variant: VariantPool) -> bool:
+    def _start_worker(self, variant: VariantPool, for_request: bool = False) -> bool:
         """Begin a spawn in the background (waiters are woken when it is ready or failed); False when the
-        memory budget has no room for it even after evicting idle workers."""
+        memory budget has no room for it even after evicting idle workers. `for_request`: a request waits
+        for it, which is what earns the variant a template (a deploy's or the floor's start does not)."""
         worker_id = f"w{next(_worker_ids)}"
         if not self._reserve(worker_id, variant):
             return False
         variant._spawn_began()
-        task = asyncio.get_running_loop().create_task(self._spawn(variant, worker_id))
+        task = asyncio.get_running_loop().create_task(self._spawn(variant, worker_id, for_request))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return True
@@ -327,7 +328,9 @@ class Pool:
             await variant.changed()
         return next(iter(variant.workers.values()))
 
-    async def _spawn(self, variant: VariantPool, worker_id: str) -> WorkerSlot | None:
+    async def _spawn(
+        self, variant: VariantPool, worker_id: str, for_request: bool = False
+    ) -> WorkerSlot | None:
         d = variant.deployment
         spec = WorkerSpec(
             worker_id=worker_id,
@@ -366,7 +369,7 @@ class Pool:
             return slot
         variant._spawn_ready(slot)
         connection.closed.add_done_callback(lambda _: self._on_closed(slot))
-        if self.templates is not None and template_pid is None:
+        if self.templates is not None and template_pid is None and for_request:
             self.templates.after_cold_start(variant.key, spec)
         setup_ms = float(ready.get("setup_ms", 0.0))
         self.observer.worker(

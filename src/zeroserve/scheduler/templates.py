@@ -259,8 +259,10 @@ class TemplateCache:
             )
         )
         closed = self.builder.template_closed(key)
-        if closed is not None:
-            closed.add_done_callback(self._on_closed(key, info.pid))
+        if closed is None:  # it died before we could watch it
+            self.drop(key, "the template exited")
+            return
+        closed.add_done_callback(self._on_closed(key, info.pid))
         self._schedule(entry.last_used_s + self.policy.idle_ttl_s)
 
     def _on_closed(self, key: str, pid: int) -> Callable[[asyncio.Future[None]], None]:
