@@ -67,11 +67,13 @@ def parent_of(pid: int) -> int:
 
 
 def deployed_idle(server: ServerProcess, name: str, tarball: Path, memory_mb: int = 2048) -> dict[str, Any]:
-    """Deploy, answer once (a plain cold start, unless the deploy had one), wait for the template and for
-    the worker to go idle; the template's status entry."""
+    """Deploy, answer once cold (a plain cold start: a deploy's own start earns no template), wait for the
+    template and for the worker to go idle; the template's status entry."""
     described = deploy(server.sagemaker(), name, str(tarball), memory_mb=memory_mb)
     assert described["EndpointStatus"] == "InService", described.get("FailureReason")
+    assert wait_until(lambda: workers_of(server, name) == [], IDLE_TIMEOUT_S + 10)
     assert ask(server, name, "first").status_code == 200
+    assert workers_of(server, name)[0]["template_pid"] is None, "the first cold start has no template"
     assert wait_until(lambda: templates_of(server, name) != [], 30), status(server)["templates"]
     assert wait_until(lambda: workers_of(server, name) == [], IDLE_TIMEOUT_S + 10)
     [template] = templates_of(server, name)

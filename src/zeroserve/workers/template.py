@@ -48,9 +48,14 @@ def thread_count() -> int:
 
 def load(spec: WorkerSpec) -> Handler:
     """The bundle's handler, loaded as a worker would with one runtime thread. Raises when the process is
-    left with a thread, which a fork would not carry over."""
-    os.environ.update(spec.env)  # the model's Environment, inherited by every worker forked from here
+    left with a thread, which a fork would not carry over, or when the bundle's own model_fn loads the model:
+    what user code opened (a connection, a file) must not be shared by every worker forked from here."""
     from zeroserve.runtimes.loader import load_handler
+    from zeroserve.runtimes.manifest import read_manifest
+
+    if "model_fn" in read_manifest(Path(spec.bundle_dir)).custom_functions:
+        raise RuntimeError("the bundle's model_fn loads the model; its workers start without a template")
+    os.environ.update(spec.env)  # the model's Environment, inherited by every worker forked from here
 
     handler = load_handler(Path(spec.bundle_dir), threads=TEMPLATE_THREADS, parallel=False)
     if (threads := thread_count()) != 1:
