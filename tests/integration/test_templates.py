@@ -1,7 +1,8 @@
 """Cold starts from templates, with real processes: after a variant's first (plain) start the server keeps a
 template that has loaded its bundle; the next cold start is forked from it, yet is the server's child,
 capped and measured for memory, and its output lands in the endpoint's log group as any worker's. A killed
-template costs nothing but speed: the cold start takes the zygote's path and the template is rebuilt. An
+(or hung) template costs nothing but speed: the cold start takes the zygote's path and the template is
+rebuilt. An
 idle template is dropped after its TTL and its memory returns to the budget."""
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ def templated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProces
     env = {
         "ZEROSERVE_IDLE_TIMEOUT_S": str(IDLE_TIMEOUT_S),
         "ZEROSERVE_TEMPLATE_IDLE_TIMEOUT_S": str(TEMPLATE_TTL_S),
+        "ZEROSERVE_ZYGOTE_ACK_TIMEOUT_S": "1",  # also how long a template may take to acknowledge a fork
     }
     with ServerProcess(tmp_path_factory.mktemp("templates") / "data", env=env) as running:
         yield running
@@ -124,6 +126,17 @@ def test_a_killed_template_falls_back_to_the_plain_path_and_is_rebuilt(
     assert worker["template_pid"] is None, "no template: forked by the zygote"
     assert wait_until(lambda: templates_of(templated, "orphaned") != [], 30), "rebuilt after that cold start"
     assert templates_of(templated, "orphaned")[0]["pid"] != template["pid"]
+
+
+def test_a_hung_template_is_killed_and_the_waiting_cold_start_takes_the_plain_path(
+    templated: ServerProcess, misbehaving_tarball: Path
+) -> None:
+    template = deployed_idle(templated, "stuck", misbehaving_tarball)
+    os.kill(template["pid"], signal.SIGSTOP)
+    answer = ask(templated, "stuck", "hello")
+    assert answer.status_code == 200, answer.text
+    assert workers_of(templated, "stuck")[0]["template_pid"] is None
+    assert not wait_all_dead({template["pid"]}, 5), "the hung template was killed"
 
 
 def test_an_idle_template_is_dropped_after_its_ttl_and_frees_its_memory(

@@ -103,3 +103,14 @@ def test_each_server_has_its_own_registry() -> None:
     first.invocation(record())
     assert sample(first, "zeroserve_invocations_total") == 1
     assert "zeroserve_invocations_total{" not in second.exposition().decode()
+
+
+def test_templates_count_and_memory_follow_ready_and_dropped_events(metrics: PrometheusMetrics) -> None:
+    metrics.worker(WorkerEvent("sentiment", "AllTraffic", "template_ready", 80.0, 200.0, memory_mb=130))
+    assert sample(metrics, "zeroserve_templates") == 1
+    assert sample(metrics, "zeroserve_template_memory_megabytes") == 130
+    assert sample(metrics, "zeroserve_workers") == 0, "a template is not a worker"
+    metrics.worker(WorkerEvent("sentiment", "AllTraffic", "template_dropped", memory_mb=130, reason="idle"))
+    assert sample(metrics, "zeroserve_templates") == 0
+    assert sample(metrics, "zeroserve_template_memory_megabytes") == 0
+    assert sample(metrics, "zeroserve_model_setup_time_microseconds_count") == 0
