@@ -300,7 +300,7 @@ def run(ctx: Context) -> Section:
 
 
 def _setup_totals(zs: Zeroserve) -> tuple[float, float]:
-    """(sum us, count) of the ModelSetupTime histogram: worker load + warm-up, measured in the worker."""
+    """(sum us, count) of the ModelSetupTime histogram: a worker's start (fork .. warm-up), measured in the worker."""
     name = "zeroserve_model_setup_time_microseconds"
     return zs.metric(f"{name}_sum", ENDPOINT), zs.metric(f"{name}_count", ENDPOINT)
 
@@ -315,7 +315,7 @@ def _breakdown(
     rows = [
         ["server: arrival -> answer", fmt(total.p50), fmt(total.p99)],
         ["waiting for a worker (fork + load + warm-up)", fmt(queue.p50), fmt(queue.p99)],
-        ["  of which the worker's own load + warm-up (ModelSetupTime, mean)", fmt(setup_ms), ""],
+        ["  of which the worker's own start: fork .. warm-up (ModelSetupTime, mean)", fmt(setup_ms), ""],
         ["  same bundle's load + warm-up in a fresh process (`load_handler`)", fmt(fresh_load_ms), ""],
         ["model (in-worker inference)", fmt(model.p50, 2), fmt(model.p99, 2)],
     ]
