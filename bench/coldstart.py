@@ -300,7 +300,7 @@ def run(ctx: Context) -> Section:
 
 
 def _setup_totals(zs: Zeroserve) -> tuple[float, float]:
-    """(sum us, count) of the ModelSetupTime histogram: a worker's start (fork .. warm-up), measured in the worker."""
+    """(sum us, count) of the ModelSetupTime histogram: a worker's start (fork .. warm-up), as it measured."""
     name = "zeroserve_model_setup_time_microseconds"
     return zs.metric(f"{name}_sum", ENDPOINT), zs.metric(f"{name}_count", ENDPOINT)
 
