@@ -18,7 +18,7 @@ from bench.stats import Summary
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
-def _check_loopback(url: str) -> None:
+def check_loopback(url: str) -> None:
     host = urlparse(url).hostname or ""
     if host not in LOOPBACK and not host.startswith("127."):
         raise ValueError(f"the benchmark only sends load to loopback addresses, not {host}")
@@ -130,7 +130,7 @@ def closed_loop(
 ) -> LoadResult:
     """`clients` concurrent clients, each with its own keep-alive connection, until `max_requests` were
     sent or `duration_s` passed (an in-flight request is awaited, so the run may end a little later)."""
-    _check_loopback(url)
+    check_loopback(url)
     return asyncio.run(_closed_loop(url, bodies, clients, max_requests, duration_s, warmup))
 
 
@@ -145,13 +145,13 @@ async def _burst(url: str, body: bytes, count: int, timeout_s: float) -> LoadRes
 
 def burst(url: str, body: bytes, count: int, timeout_s: float = 90.0) -> LoadResult:
     """`count` requests sent at once, each on its own connection; every one ends as an outcome."""
-    _check_loopback(url)
+    check_loopback(url)
     return asyncio.run(_burst(url, body, count, timeout_s))
 
 
 def sequential(client: httpx.Client, url: str, body: bytes, count: int, max_s: float = 60.0) -> list[float]:
     """Latencies (ms) of `count` requests one after another on one keep-alive connection."""
-    _check_loopback(url)
+    check_loopback(url)
     latencies: list[float] = []
     deadline = time.monotonic() + max_s
     for _ in range(count):
