@@ -35,6 +35,9 @@ FLOOR_BATCH = 16
 # The best documented configurations: batching as each framework's docs show it (16 requests, 10 ms), and
 # for the frameworks that run several model workers, one per core with one runtime thread each.
 BATCHED = {"PEER_MAX_BATCH_SIZE": "16", "PEER_BATCH_WAIT_MS": "10"}
+# Every contender serves the same int8 model: zeroserve's fidelity gate may choose fp32 for this checkpoint
+# (a quality decision, section 11), which would compare runtimes instead of servers.
+SAME_INT8 = {"ZEROSERVE_QUANTIZE": "true"}
 
 
 @dataclass
@@ -52,7 +55,7 @@ def _zeroserve(ctx: Context) -> Callable[[], AbstractContextManager[Running]]:
     @contextmanager
     def start() -> Iterator[Running]:
         with running(log_name=NAME) as zs:
-            zs.redeploy(ENDPOINT, ctx.sentiment, max_concurrency=64, memory_mb=2048)
+            zs.redeploy(ENDPOINT, ctx.sentiment, max_concurrency=64, memory_mb=2048, env=SAME_INT8)
             assert zs.process.process is not None
             yield Running(zs.invocations_url(ENDPOINT), zs.process.process.pid)
 
@@ -221,7 +224,8 @@ def _tables(
         f"wrk: N keep-alive connections, each sends its next request when its previous one is answered, "
         f"{duration:.0f} s per level after a 1 s warm-up. wrk runs on the same {cores} cores as the servers; "
         "its CPU per request (from /proc) is shown, and so is each server's (its whole process tree: "
-        "workers, replicas, helpers). zeroserve: one endpoint, MaxConcurrency 64, the defaults a user gets. "
+        "workers, replicas, helpers). zeroserve: one endpoint, MaxConcurrency 64, the defaults a user gets "
+        "but `ZEROSERVE_QUANTIZE=true`, so that it serves the same int8 model as the peers. "
         "Peers: their defaults (`pipeline` = transformers pipeline on the checkpoint, PyTorch fp32; "
         "`ONNX int8` = zeroserve's int8 model run by plain onnxruntime + tokenizers in the peer's own app, "
         "bench/peers/) and their best documented configuration (batching 16 requests / 10 ms, ZeroMQ queue "
