@@ -52,7 +52,8 @@ def run(ctx: Context) -> Section:
     total = Summary.of([float(line["total_ms"]) for line in server])
     http, local = Summary.of(http_ms), Summary.of(local_ms)
     section.intro = (
-        f"Model: {ctx.sentiment.description}, int8 ONNX (`ZEROSERVE_QUANTIZE=true`). {rounds} rounds of {per_round} sequential requests "
+        f"Model: {ctx.sentiment.description}, int8 ONNX (`ZEROSERVE_QUANTIZE=true`). {rounds} rounds of "
+        f"{per_round} sequential requests "
         "with a "
         f"{TOKENS}-token input (batch 1, one keep-alive connection), alternating with the same number of "
         "calls of "
