@@ -70,20 +70,21 @@ def _floor_worker(
     batches = [invocations[i : i + batch] for i in range(0, len(invocations) - batch + 1, batch)]
     _check(handler.handle_batch(batches[0]))
     start.wait()
-    done, started = 0, time.perf_counter()
+    done, started, cpu_started = 0, time.perf_counter(), time.process_time()
     deadline = started + duration_s
     while time.perf_counter() < deadline:
         _check(handler.handle_batch(batches[(done // batch) % len(batches)]))
         done += batch
-    out.put((done, time.perf_counter() - started))
+    out.put((done, time.perf_counter() - started, time.process_time() - cpu_started))
 
 
 def floor_rps(
     bundle_dir: Path, texts: list[str], *, processes: int, threads: int, batch: int, duration_s: float
-) -> float:
+) -> tuple[float, float]:
     """Requests per second with no server at all: `processes` processes of `threads` runtime threads each,
     each calling zeroserve's handler on batches of `batch` invocations (one text each, as a worker receives
-    them) back to back. The most any server could get out of these cores for this model and batch size."""
+    them) back to back. The most any server could get out of these cores for this model and batch size.
+    Returns (requests/s, CPU ms per request): the second does not depend on what else the machine runs."""
     import multiprocessing
 
     context = multiprocessing.get_context("spawn")  # a fresh interpreter: no runtime thread pool from a fork
@@ -104,4 +105,5 @@ def floor_rps(
             child.join(timeout=10)
             if child.is_alive():
                 child.kill()
-    return sum(done for done, _ in results) / max(elapsed for _, elapsed in results)
+    done = sum(count for count, _, _ in results)
+    return done / max(elapsed for _, elapsed, _ in results), sum(cpu for _, _, cpu in results) * 1000 / done

@@ -118,7 +118,11 @@ def contenders(ctx: Context) -> list[Contender]:
     return out
 
 
-def _measure(target: Contender, levels: tuple[int, ...], ctx: Context) -> None:
+def _measure(
+    target: Contender, levels: tuple[int, ...], ctx: Context, beside: Callable[[], None] | None = None
+) -> None:
+    """Every level in turn; `beside` runs right before and right after the key level (the floor, so that
+    it sees the machine as zeroserve's key measurement does)."""
     bodies = [body(text) for text in short_reviews()]
     duration_s = ctx.seconds(5, 2)
     with target.start() as server:
@@ -126,39 +130,43 @@ def _measure(target: Contender, levels: tuple[int, ...], ctx: Context) -> None:
             log(f"throughput: {target.name}, {clients} clients")
             # Warm-up, not counted: opens the connections and lets the server scale to this load.
             wrk.closed_loop(server.url, bodies, clients, 1)
+            if beside is not None and clients == KEY_CLIENTS:
+                beside()
             cpu_before = tree_cpu_s(server.pid)
             result = wrk.closed_loop(server.url, bodies, clients, duration_s)
             cpu_s = tree_cpu_s(server.pid) - cpu_before
+            if beside is not None and clients == KEY_CLIENTS:
+                beside()
             target.results[clients] = result
             target.server_cpu_ms[clients] = cpu_s * 1000 / result.requests if result.requests else math.nan
 
 
 @dataclass
 class Floor:
-    """In-process requests/s for each (processes, threads) split of the cores, batch FLOOR_BATCH."""
+    """In-process requests/s and CPU ms per request for each (processes, threads) split, batch FLOOR_BATCH."""
 
-    runs: dict[tuple[int, int], list[float]] = field(default_factory=dict)
+    runs: dict[tuple[int, int], list[tuple[float, float]]] = field(default_factory=dict)
 
     def measure(self, ctx: Context, cores: int) -> None:
         texts = list(short_reviews())
         for processes, threads in ((cores, 1), (1, cores)):
             log(f"throughput: in-process floor, {processes} x {threads} thread(s), batch {FLOOR_BATCH}")
-            rps = inprocess.floor_rps(
+            figures = inprocess.floor_rps(
                 ctx.sentiment_bundle,
                 texts,
                 processes=processes,
                 threads=threads,
                 batch=FLOOR_BATCH,
-                duration_s=ctx.seconds(5, 2),
+                duration_s=ctx.seconds(3, 1),
             )
-            self.runs.setdefault((processes, threads), []).append(rps)
+            self.runs.setdefault((processes, threads), []).append(figures)
 
-    def mean(self, split: tuple[int, int]) -> float:
+    def mean(self, split: tuple[int, int], index: int = 0) -> float:
         runs = self.runs.get(split, [])
-        return sum(runs) / len(runs) if runs else math.nan
+        return sum(run[index] for run in runs) / len(runs) if runs else math.nan
 
-    def best(self) -> float:
-        return max((self.mean(split) for split in self.runs), default=math.nan)
+    def best_split(self) -> tuple[int, int] | None:
+        return max(self.runs, key=self.mean, default=None)
 
 
 def run(ctx: Context) -> Section:
@@ -172,17 +180,16 @@ def run(ctx: Context) -> Section:
     cores = len(os.sched_getaffinity(0))
     floor = Floor()
     all_targets = contenders(ctx)
-    for index, target in enumerate(all_targets):
+    for target in all_targets:
         if target.framework in problems:
             target.failure = problems[target.framework]
             continue
+        beside = (lambda: floor.measure(ctx, cores)) if target.framework == ZEROSERVE else None
         try:
-            _measure(target, levels, ctx)
+            _measure(target, levels, ctx, beside)
         except Exception as exc:  # a peer that cannot start is reported, not fatal
             target.failure = f"{type(exc).__name__}: {str(exc)[:300]}"
             log(f"throughput: {target.name} failed: {target.failure}")
-        if target.framework == ZEROSERVE and (index == 0 or not ctx.quick):
-            floor.measure(ctx, cores)  # beside each zeroserve run, so both see the same machine
     measured = [t for t in all_targets if t.results]
     _tables(section, measured, levels, floor, cores, ctx)
     for target in all_targets:
@@ -232,7 +239,8 @@ def _tables(
         "for LitServe, one worker or replica per core with one runtime thread each). The in-process floor is "
         "zeroserve's handler called on batches of "
         f"{FLOOR_BATCH} with no server and no client, in {cores} processes of 1 thread and in 1 process of "
-        f"{cores} threads: the most these cores give this model."
+        f"{cores} threads, right before and after zeroserve's {KEY_CLIENTS}-client runs: the most these "
+        "cores give this model."
     )
     rows = []
     for t in measured:
@@ -252,14 +260,20 @@ def _tables(
     section.tables.append(Table(headers, rows, "Throughput (req/s) and latency (ms)"))
 
     floor_rows = [
-        [f"{p} process(es) x {th} thread(s), batch {FLOOR_BATCH}", str(len(runs)), fmt(floor.mean((p, th)))]
+        [
+            f"{p} process(es) x {th} thread(s), batch {FLOOR_BATCH}",
+            str(len(runs)),
+            fmt(floor.mean((p, th))),
+            fmt(floor.mean((p, th), 1), 2),
+        ]
         for (p, th), runs in floor.runs.items()
     ]
     section.tables.append(
         Table(
-            ["in-process floor (no server, no client)", "runs", "requests/s"],
+            ["in-process floor (no server, no client)", "runs", "requests/s", "CPU ms/req"],
             floor_rows,
-            "The in-process floor, measured beside each zeroserve run",
+            f"The in-process floor, measured right before and after zeroserve at {KEY_CLIENTS} clients",
+            note="CPU ms per request does not depend on what else the shared machine runs; requests/s does.",
         )
     )
 
@@ -331,15 +345,25 @@ def _verdicts(
     section.headline[f"throughput at {key} clients, zeroserve (wrk)"] = (
         f"{fmt(zs_rps)} req/s, p99 {fmt(zs_p99)} ms"
     )
-    floor_rps = floor.best()
-    if not math.isnan(floor_rps):
+    split = floor.best_split()
+    if split is not None:
+        floor_rps, floor_cpu = floor.mean(split), floor.mean(split, 1)
         share = ratio(zs_rps, floor_rps)
-        section.headline["  in-process floor (no server)"] = f"{fmt(floor_rps)} req/s (zeroserve {share:.0%})"
+        zs_cpus = [
+            t.server_cpu_ms[key] for t in measured if t.framework == ZEROSERVE and key in t.server_cpu_ms
+        ]
+        zs_cpu = sum(zs_cpus) / len(zs_cpus) if zs_cpus else math.nan
+        efficiency = ratio(floor_cpu, zs_cpu)
+        section.headline["  in-process floor (no server)"] = (
+            f"{fmt(floor_rps)} req/s (zeroserve {share:.0%}); CPU per request {fmt(floor_cpu, 2)} ms vs "
+            f"zeroserve's {fmt(zs_cpu, 2)} ms, server and workers ({efficiency:.0%})"
+        )
         section.targets.append(
             Target(
-                f"throughput at {key} clients vs the in-process floor ({cores} cores, batch {FLOOR_BATCH})",
+                f"throughput at {key} clients vs the in-process floor ({split[0]} x {split[1]} thread(s), "
+                f"batch {FLOOR_BATCH})",
                 ">= 60%",
-                f"{share:.0%} ({fmt(zs_rps)} / {fmt(floor_rps)} req/s)",
+                f"{share:.0%} ({fmt(zs_rps)} / {fmt(floor_rps)} req/s); by CPU per request {efficiency:.0%}",
                 share >= 0.6,
             )
         )
@@ -388,7 +412,12 @@ def _verdicts(
                 gap <= 0.5,
             )
         )
-    wrk_cpu = [r.client_cpu_ms_per_request for t in measured for r in t.results.values()]
+    wrk_cpu = [
+        r.client_cpu_ms_per_request
+        for t in measured
+        for r in t.results.values()
+        if not math.isnan(r.client_cpu_ms_per_request)
+    ]
     if wrk_cpu:
         worst = max(wrk_cpu)
         section.targets.append(

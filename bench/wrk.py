@@ -106,17 +106,19 @@ def closed_loop(
         raise RuntimeError(f"wrk failed ({returncode}): {(stderr or stdout).strip()[-500:]}")
     raw = json.loads(summary)
     errors = sum(int(raw[key]) for key in ("connect", "read", "write", "timeout"))
+    answered = int(raw["requests"]) > 0  # with no answer, wrk's histogram reads 0: no latency at all
+    ms = {key: raw[key] / 1000 if answered else math.nan for key in ("p50_us", "p90_us", "p99_us", "max_us")}
     return WrkResult(
         clients=clients,
         duration_s=raw["duration_us"] / 1e6,
         requests=int(raw["requests"]),
         non_200=int(raw["status"]),
         socket_errors=errors,
-        p50_ms=raw["p50_us"] / 1000,
-        p90_ms=raw["p90_us"] / 1000,
-        p99_ms=raw["p99_us"] / 1000,
-        mean_ms=raw["mean_us"] / 1000,
-        max_ms=raw["max_us"] / 1000,
+        p50_ms=ms["p50_us"],
+        p90_ms=ms["p90_us"],
+        p99_ms=ms["p99_us"],
+        mean_ms=raw["mean_us"] / 1000 if answered else math.nan,
+        max_ms=ms["max_us"],
         client_cpu_s=cpu_s,
     )
 

@@ -64,7 +64,8 @@ def main() -> None:
     args = arguments()
     here = os.path.dirname(os.path.abspath(__file__))
     env = {"PYTHONPATH": here, **{k: v for k, v in os.environ.items() if k.startswith("PEER_")}}
-    ray.init(include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": env})
+    # address="local": a cluster of its own, never one someone else started on this machine.
+    ray.init(address="local", include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": env})
     serve.start(http_options={"host": "127.0.0.1", "port": args.port})
     serve.run(_application(args), route_prefix="/predict")
 
