@@ -215,6 +215,15 @@ def _p50(measured: list[Contender], clients: int) -> float:
     return _zeroserve_mean(measured, clients, lambda r: r.p50_ms)
 
 
+def _zs_cpu_ms(measured: list[Contender]) -> float:
+    runs = [
+        t.server_cpu_ms[KEY_CLIENTS]
+        for t in measured
+        if t.framework == ZEROSERVE and KEY_CLIENTS in t.server_cpu_ms
+    ]
+    return sum(runs) / len(runs) if runs else math.nan
+
+
 def _tables(
     section: Section,
     measured: list[Contender],
@@ -290,16 +299,20 @@ def _tables(
                 fmt_ratio(ratio(_rps(measured, clients), rps)),
                 fmt_ratio(ratio(p99, _p99(measured, clients))),
             ]
+        row.append(fmt_ratio(ratio(t.server_cpu_ms.get(KEY_CLIENTS, math.nan), _zs_cpu_ms(measured))))
         ratio_rows.append(row)
     ratio_headers = ["peer"] + [
         h for c in levels for h in (f"{c} cl: zs throughput x", f"{c} cl: peer p99 / zs")
     ]
+    ratio_headers.append(f"{KEY_CLIENTS} cl: peer CPU/req / zs")
     section.tables.append(
         Table(
             ratio_headers,
             ratio_rows,
             "zeroserve vs each peer (> 1x: zeroserve better)",
-            note="zeroserve's figure is the mean of its runs in this section." if not ctx.quick else "",
+            note="zeroserve's figure is the mean of its runs in this section. CPU per request (server, "
+            "workers and helpers) is what the shared machine's other load changes least: where throughput "
+            "ratios move between runs, it says which server does less work per request.",
         )
     )
     xs = list(levels)
@@ -349,10 +362,7 @@ def _verdicts(
     if split is not None:
         floor_rps, floor_cpu = floor.mean(split), floor.mean(split, 1)
         share = ratio(zs_rps, floor_rps)
-        zs_cpus = [
-            t.server_cpu_ms[key] for t in measured if t.framework == ZEROSERVE and key in t.server_cpu_ms
-        ]
-        zs_cpu = sum(zs_cpus) / len(zs_cpus) if zs_cpus else math.nan
+        zs_cpu = _zs_cpu_ms(measured)
         efficiency = ratio(floor_cpu, zs_cpu)
         section.headline["  in-process floor (no server)"] = (
             f"{fmt(floor_rps)} req/s (zeroserve {share:.0%}); CPU per request {fmt(floor_cpu, 2)} ms vs "

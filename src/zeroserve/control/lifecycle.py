@@ -202,11 +202,11 @@ class EndpointLifecycle:
         )
         if serverless:
             max_concurrency = int(serverless["MaxConcurrency"])
-            # One worker per core, one runtime thread each: threads of one session wait for each other at
-            # every operator, and on a shared machine for a core someone else holds; separate workers do
-            # not (measured on 2 cores with wrk, BENCHMARKS.md section 7: two 1-thread workers beat one
-            # 2-thread worker at 32 clients and match it at 1). More workers than cores only fight.
-            max_workers = parsed.max_workers or max(1, min(max_concurrency, cores))
+            # Each worker batches and runs a multi-threaded runtime, so workers beyond cores/2 only fight
+            # over the cores (measured: two 2-thread workers on 2 cores lost to one; two 1-thread workers
+            # spent the same CPU per request as one 2-thread worker and answered 0.3-0.8x its requests/s
+            # at 32 clients, int8 and fp32 alike, issue 12).
+            max_workers = parsed.max_workers or max(1, min(max_concurrency, cores // 2))
             return VariantDeployment(
                 memory_mb=int(serverless["MemorySizeInMB"]),
                 max_concurrency=max_concurrency,

@@ -227,9 +227,7 @@ class Pool:
             idle_timeout_s=self.idle_timeout_s,
             min_workers=deployment.min_workers,
             max_workers=max(deployment.max_workers, deployment.min_workers),
-            # A request that would wait behind a running forward pass gets a new worker while the cap
-            # allows: each worker runs on its own share of the cores, so a busy one cannot lend them.
-            target_inflight_per_worker=1,
+            target_inflight_per_worker=deployment.max_batch_size,
         )
         variant = VariantPool(deployment, scaling)
         self.variants[deployment.key] = variant

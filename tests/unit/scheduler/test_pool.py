@@ -229,22 +229,6 @@ def test_busy_workers_scale_out_up_to_max_workers() -> None:
     run(scenario)
 
 
-def test_a_busy_worker_gets_a_second_one_even_with_room_in_its_batch() -> None:
-    async def scenario(pool: Pool, hub: FakeHub, clock: FakeClock, events: Events) -> None:
-        variant = pool.deploy(deployment("e", max_workers=2, max_batch_size=16))
-        first, _ = await pool.acquire(variant, clock.now() + 30)
-        first.connection.active = 1  # type: ignore[attr-defined]
-        second, _ = await pool.acquire(variant, clock.now() + 30)
-        # A request arriving while a forward pass runs asks for another core, and meanwhile joins the batch.
-        assert second is first and variant.starting == 1
-        idle = pool.deploy(deployment("f", max_workers=2, max_batch_size=16))
-        await pool.acquire(idle, clock.now() + 30)
-        await pool.acquire(idle, clock.now() + 30)  # the first one is not busy: no second worker
-        assert idle.starting == 0 and len(idle.workers) == 1
-
-    run(scenario)
-
-
 def test_proving_a_deployment_reuses_the_provisioned_worker_instead_of_forking_another() -> None:
     async def scenario(pool: Pool, hub: FakeHub, clock: FakeClock, events: Events) -> None:
         variant = pool.deploy(deployment("e", min_workers=1))
