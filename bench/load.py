@@ -1,13 +1,12 @@
-"""Load generation: an asyncio httpx client, closed loop (N clients, each sends its next request when the
-last one is answered) or one open burst. Always bounded by a request count and a deadline; loopback only."""
+"""Load generation in Python: one open burst (asyncio + httpx, one connection per request) and sequential
+requests. The closed-loop throughput load is wrk's (bench/wrk.py): a Python client costs ~1.4 ms CPU per
+request on the cores it shares with the server. Loopback only."""
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import time
 from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
@@ -85,53 +84,6 @@ async def _send(client: httpx.AsyncClient, url: str, body: bytes, result: LoadRe
 def _client(connections: int, timeout_s: float) -> httpx.AsyncClient:
     limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
     return httpx.AsyncClient(limits=limits, timeout=timeout_s)
-
-
-async def _closed_loop(
-    url: str, bodies: Sequence[bytes], clients: int, max_requests: int, duration_s: float, warmup: int
-) -> LoadResult:
-    result = LoadResult(clients)
-    cycle = itertools.cycle(bodies)
-    # One client object (one keep-alive connection) per simulated client: a shared httpx pool costs about
-    # twice the client CPU per request at 32 connections, and the load generator shares the cores.
-    sessions = [_client(1, 120) for _ in range(clients)]
-    try:
-        # Warm-up opens the connections and wakes every worker; its requests are not counted.
-        scratch = LoadResult(clients)
-        rounds = max(1, -(-warmup // clients))
-        for _ in range(rounds):
-            await asyncio.gather(*(_send(session, url, next(cycle), scratch) for session in sessions))
-        budget = itertools.count()
-        cpu_started = time.process_time()
-        started = time.perf_counter()
-        deadline = started + duration_s
-
-        async def one_client(session: httpx.AsyncClient) -> None:
-            while time.perf_counter() < deadline and next(budget) < max_requests:
-                await _send(session, url, next(cycle), result)
-
-        await asyncio.gather(*(one_client(session) for session in sessions))
-        result.duration_s = time.perf_counter() - started
-        result.client_cpu_s = time.process_time() - cpu_started
-    finally:
-        for session in sessions:
-            await session.aclose()
-    return result
-
-
-def closed_loop(
-    url: str,
-    bodies: Sequence[bytes],
-    clients: int,
-    *,
-    max_requests: int = 100_000,
-    duration_s: float = 5.0,
-    warmup: int = 0,
-) -> LoadResult:
-    """`clients` concurrent clients, each with its own keep-alive connection, until `max_requests` were
-    sent or `duration_s` passed (an in-flight request is awaited, so the run may end a little later)."""
-    check_loopback(url)
-    return asyncio.run(_closed_loop(url, bodies, clients, max_requests, duration_s, warmup))
 
 
 async def _burst(url: str, body: bytes, count: int, timeout_s: float) -> LoadResult:
