@@ -57,3 +57,53 @@ def _check(outcomes: list[Any]) -> None:
     for outcome in outcomes:
         if isinstance(outcome, BaseException):
             raise outcome
+
+
+def _floor_worker(
+    bundle_dir: str, texts: list[str], threads: int, batch: int, duration_s: float, start: Any, out: Any
+) -> None:
+    """One process of the floor: load, warm up, wait for the others, then run batches for `duration_s`."""
+    from zeroserve.runtimes.base import Invocation
+
+    handler, _ = load(Path(bundle_dir), threads=threads)
+    invocations = [Invocation(body(text)) for text in texts]
+    batches = [invocations[i : i + batch] for i in range(0, len(invocations) - batch + 1, batch)]
+    _check(handler.handle_batch(batches[0]))
+    start.wait()
+    done, started, cpu_started = 0, time.perf_counter(), time.process_time()
+    deadline = started + duration_s
+    while time.perf_counter() < deadline:
+        _check(handler.handle_batch(batches[(done // batch) % len(batches)]))
+        done += batch
+    out.put((done, time.perf_counter() - started, time.process_time() - cpu_started))
+
+
+def floor_rps(
+    bundle_dir: Path, texts: list[str], *, processes: int, threads: int, batch: int, duration_s: float
+) -> tuple[float, float]:
+    """Requests per second with no server at all: `processes` processes of `threads` runtime threads each,
+    each calling zeroserve's handler on batches of `batch` invocations (one text each, as a worker receives
+    them) back to back. The most any server could get out of these cores for this model and batch size.
+    Returns (requests/s, CPU ms per request): the second does not depend on what else the machine runs."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")  # a fresh interpreter: no runtime thread pool from a fork
+    start, out = context.Barrier(processes + 1), context.Queue()
+    children = [
+        context.Process(
+            target=_floor_worker, args=(str(bundle_dir), texts, threads, batch, duration_s, start, out)
+        )
+        for _ in range(processes)
+    ]
+    for child in children:
+        child.start()
+    try:
+        start.wait(timeout=120)
+        results = [out.get(timeout=duration_s + 60) for _ in children]
+    finally:
+        for child in children:
+            child.join(timeout=10)
+            if child.is_alive():
+                child.kill()
+    done = sum(count for count, _, _ in results)
+    return done / max(elapsed for _, elapsed, _ in results), sum(cpu for _, _, cpu in results) * 1000 / done

@@ -1,13 +1,12 @@
-"""Load generation: an asyncio httpx client, closed loop (N clients, each sends its next request when the
-last one is answered) or one open burst. Always bounded by a request count and a deadline; loopback only."""
+"""Load generation in Python: one open burst (asyncio + httpx, one connection per request) and sequential
+requests. The closed-loop throughput load is wrk's (bench/wrk.py): a Python client costs ~1.4 ms CPU per
+request on the cores it shares with the server. Loopback only."""
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import time
 from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
@@ -18,7 +17,7 @@ from bench.stats import Summary
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
-def _check_loopback(url: str) -> None:
+def check_loopback(url: str) -> None:
     host = urlparse(url).hostname or ""
     if host not in LOOPBACK and not host.startswith("127."):
         raise ValueError(f"the benchmark only sends load to loopback addresses, not {host}")
@@ -87,53 +86,6 @@ def _client(connections: int, timeout_s: float) -> httpx.AsyncClient:
     return httpx.AsyncClient(limits=limits, timeout=timeout_s)
 
 
-async def _closed_loop(
-    url: str, bodies: Sequence[bytes], clients: int, max_requests: int, duration_s: float, warmup: int
-) -> LoadResult:
-    result = LoadResult(clients)
-    cycle = itertools.cycle(bodies)
-    # One client object (one keep-alive connection) per simulated client: a shared httpx pool costs about
-    # twice the client CPU per request at 32 connections, and the load generator shares the cores.
-    sessions = [_client(1, 120) for _ in range(clients)]
-    try:
-        # Warm-up opens the connections and wakes every worker; its requests are not counted.
-        scratch = LoadResult(clients)
-        rounds = max(1, -(-warmup // clients))
-        for _ in range(rounds):
-            await asyncio.gather(*(_send(session, url, next(cycle), scratch) for session in sessions))
-        budget = itertools.count()
-        cpu_started = time.process_time()
-        started = time.perf_counter()
-        deadline = started + duration_s
-
-        async def one_client(session: httpx.AsyncClient) -> None:
-            while time.perf_counter() < deadline and next(budget) < max_requests:
-                await _send(session, url, next(cycle), result)
-
-        await asyncio.gather(*(one_client(session) for session in sessions))
-        result.duration_s = time.perf_counter() - started
-        result.client_cpu_s = time.process_time() - cpu_started
-    finally:
-        for session in sessions:
-            await session.aclose()
-    return result
-
-
-def closed_loop(
-    url: str,
-    bodies: Sequence[bytes],
-    clients: int,
-    *,
-    max_requests: int = 100_000,
-    duration_s: float = 5.0,
-    warmup: int = 0,
-) -> LoadResult:
-    """`clients` concurrent clients, each with its own keep-alive connection, until `max_requests` were
-    sent or `duration_s` passed (an in-flight request is awaited, so the run may end a little later)."""
-    _check_loopback(url)
-    return asyncio.run(_closed_loop(url, bodies, clients, max_requests, duration_s, warmup))
-
-
 async def _burst(url: str, body: bytes, count: int, timeout_s: float) -> LoadResult:
     result = LoadResult(count)
     async with _client(count, timeout_s) as client:
@@ -145,13 +97,13 @@ async def _burst(url: str, body: bytes, count: int, timeout_s: float) -> LoadRes
 
 def burst(url: str, body: bytes, count: int, timeout_s: float = 90.0) -> LoadResult:
     """`count` requests sent at once, each on its own connection; every one ends as an outcome."""
-    _check_loopback(url)
+    check_loopback(url)
     return asyncio.run(_burst(url, body, count, timeout_s))
 
 
 def sequential(client: httpx.Client, url: str, body: bytes, count: int, max_s: float = 60.0) -> list[float]:
     """Latencies (ms) of `count` requests one after another on one keep-alive connection."""
-    _check_loopback(url)
+    check_loopback(url)
     latencies: list[float] = []
     deadline = time.monotonic() + max_s
     for _ in range(count):

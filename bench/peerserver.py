@@ -13,6 +13,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -29,7 +30,7 @@ def free_port() -> int:
         return port
 
 
-def _descendants(root: int) -> list[int]:
+def descendants(root: int) -> list[int]:
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -53,6 +54,24 @@ def _signal_all(pids: list[int], sig: signal.Signals) -> None:
             os.kill(pid, sig)
 
 
+def tree_cpu_s(root: int) -> float:
+    """CPU seconds (user + system) used so far by `root` and every live process below it."""
+    total = 0
+    for pid in [root, *descendants(root)]:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime: fields 14 and 15 of stat(5)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class Running:
+    url: str  # the peer's /predict
+    pid: int  # the peer's top process (its workers are below it)
+
+
 @contextlib.contextmanager
 def peer(
     app: str,
@@ -63,8 +82,8 @@ def peer(
     ready_body: bytes,
     timeout_s: float = 240.0,
     extra_env: dict[str, str] | None = None,
-) -> Iterator[str]:
-    """Run bench/peers/`app` and yield its /predict URL once it answers `ready_body` with 200."""
+) -> Iterator[Running]:
+    """Run bench/peers/`app` and yield where it listens once it answers `ready_body` with 200."""
     port = free_port()
     command = [
         str(peerenv.PYTHON),
@@ -99,13 +118,13 @@ def peer(
     url = f"http://127.0.0.1:{port}/predict"
     try:
         _wait_ready(process, url, ready_body, timeout_s, log_path)
-        yield url
+        yield Running(url, process.pid)
     finally:
-        family = [process.pid, *_descendants(process.pid)]
+        family = [process.pid, *descendants(process.pid)]
         _signal_all([process.pid], signal.SIGTERM)
         with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(20)
-        _signal_all(family + _descendants(process.pid), signal.SIGKILL)
+        _signal_all(family + descendants(process.pid), signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(10)
 

@@ -3,7 +3,9 @@
 - `pipeline`: transformers `pipeline("text-classification")` on the checkpoint, as people write it;
 - `onnx`: zeroserve's int8 ONNX bundle run with plain onnxruntime + tokenizers (no zeroserve code).
 
-Runs inside bench/.venv-peers. Both take `inputs` (a string or a list) and return one {label, score} per text.
+A peer runs with its own defaults unless PEER_* variables (see `tuning`) ask for its best documented
+configuration (batching, several workers). Runs inside bench/.venv-peers. Both take `inputs` (a string or
+a list) and return one {label, score} per text.
 """
 
 from __future__ import annotations
@@ -35,8 +37,12 @@ class OnnxClassifier:
         self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         self.tokenizer.enable_truncation(max_length=manifest["max_length"])
         self.tokenizer.enable_padding(pad_id=manifest["pad_token_id"], pad_token=manifest["pad_token"])
+        options = ort.SessionOptions()
+        threads = tuning("PEER_ORT_THREADS")
+        if threads:  # a tuned configuration with several workers gives each its share of the cores
+            options.intra_op_num_threads = int(threads)
         self.session = ort.InferenceSession(
-            str(folder / manifest["model_file"]), providers=["CPUExecutionProvider"]
+            str(folder / manifest["model_file"]), options, providers=["CPUExecutionProvider"]
         )
         self.input_names = list(manifest["input_names"])
         self.labels = {int(k): v for k, v in manifest["id2label"].items()}
@@ -55,6 +61,15 @@ class OnnxClassifier:
         exp = np.exp(logits - logits.max(axis=-1, keepdims=True))
         probs = exp / exp.sum(axis=-1, keepdims=True)
         return [{"label": self.labels[int(p.argmax())], "score": float(p.max())} for p in probs]
+
+
+def tuning(name: str, default: float = 0) -> float:
+    """A peer's tuned setting from the environment (PEER_MAX_BATCH_SIZE, PEER_BATCH_WAIT_MS, PEER_WORKERS,
+    PEER_ORT_THREADS, PEER_MAX_ONGOING, PEER_FAST_QUEUE); `default` (their own default) when unset."""
+    import os
+
+    raw = os.environ.get(name, "")
+    return float(raw) if raw else default
 
 
 def build(mode: str, checkpoint: str, bundle_dir: str) -> Classify:

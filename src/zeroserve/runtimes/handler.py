@@ -1,4 +1,4 @@
-"""The default Handler: toolkit requests in, toolkit answers out, all queued invocations in one forward pass.
+"""The default Handler: toolkit requests in, toolkit answers out, all queued invocations batched together.
 
 Each invocation is decoded and validated on its own, so a bad one gets its error in its slot and its
 neighbours still run; the valid ones go to the pipeline together. Every failure, whatever raised it, is

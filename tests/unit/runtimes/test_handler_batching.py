@@ -13,6 +13,7 @@ from runtime_helpers import answer, invoke
 from zeroserve.runtimes.base import ClientInputError, Invocation, ModelServerError
 from zeroserve.runtimes.handler import DefaultHandler
 from zeroserve.runtimes.loader import load_handler
+from zeroserve.runtimes.pipeline import plan_chunks
 
 LABELS = {0: "NEGATIVE", 1: "POSITIVE"}
 REVIEWS = [
@@ -83,16 +84,30 @@ def test_csv_bodies_are_inputs_and_plain_text_is_refused_as_the_toolkit_does(
 
 def test_a_batch_of_invocations_runs_as_one_forward_pass(bundle_for: Callable[..., Path]) -> None:
     handler, model = counted(bundle_for("text-classification", id2label=LABELS))
+    # About the same length: one pass pays.
+    similar = [REVIEWS[1], REVIEWS[1].replace("second", "first"), REVIEWS[1] + "!"]
     bodies = [
-        {"inputs": REVIEWS[0]},
-        {"inputs": REVIEWS[1:3], "parameters": {"top_k": None}},
-        {"inputs": REVIEWS[3], "parameters": {"function_to_apply": "none"}},
+        {"inputs": similar[0]},
+        {"inputs": similar[1:], "parameters": {"top_k": None}},
+        {"inputs": similar[0], "parameters": {"function_to_apply": "none"}},
     ]
     batched = handler.handle_batch([invoke(b) for b in bodies])
     assert len(model.shapes) == 1 and model.shapes[0][0] == 4
     one_by_one = [handler.handle_batch([invoke(b)])[0] for b in bodies]
     for together, alone in zip(batched, one_by_one, strict=True):
         assert _close(answer(together), answer(alone))
+
+
+def test_short_and_long_inputs_go_through_in_separate_passes(bundle_for: Callable[..., Path]) -> None:
+    handler, model = counted(bundle_for("text-classification", id2label=LABELS))
+    long_text = " ".join(REVIEWS) * 2
+    texts = ["Loved it.", long_text, "Awful.", long_text + " Really.", "Fine."]
+    batched = handler.handle_batch([invoke({"inputs": text}) for text in texts])
+    # The three short ones are not padded to the long ones' width: a pass for each length group.
+    assert len(model.shapes) == 2 and sorted(rows for rows, _ in model.shapes) == [2, 3]
+    assert sum(rows * width for rows, width in model.shapes) < 5 * max(width for _, width in model.shapes)
+    alone = [handler.handle_batch([invoke({"inputs": text})])[0] for text in texts]
+    assert _close([answer(o) for o in batched], [answer(o) for o in alone])
 
 
 @pytest.mark.parametrize("quantize", [False, True])
@@ -119,7 +134,7 @@ def test_batching_is_transparent_for_other_tasks(bundle_for: Callable[..., Path]
     }[task]
     requests = [invoke(example(i)) for i in range(len(REVIEWS))]
     batched = handler.handle_batch(requests)
-    assert len(model.shapes) == 1
+    assert len(model.shapes) < len(requests) * 2  # batched, in length groups
     alone = [handler.handle_batch([r])[0] for r in requests]
     assert _close([answer(o) for o in batched], [answer(o) for o in alone])
 
@@ -195,3 +210,13 @@ def _close(a: Any, b: Any, tol: float = 1e-5) -> bool:
     if isinstance(a, float):
         return isinstance(b, float | int) and abs(a - b) <= tol * max(1.0, abs(b))
     return bool(a == b)
+
+
+def test_chunk_plan_cuts_only_where_padding_costs_more_than_a_pass() -> None:
+    assert plan_chunks([10, 10, 11, 12], budget_tokens=8192, call_cost_tokens=8) == [(0, 4)]
+    assert plan_chunks([5, 6, 40, 41], budget_tokens=8192, call_cost_tokens=8) == [(0, 2), (2, 4)]
+    # A pass costs so much that padding is always cheaper: one pass, whatever the lengths.
+    assert plan_chunks([5, 6, 40, 41], budget_tokens=8192, call_cost_tokens=1000) == [(0, 4)]
+    # The token budget caps a chunk's rows x width, and a single long sequence still gets its own pass.
+    assert plan_chunks([30, 30, 30, 500], budget_tokens=64, call_cost_tokens=1) == [(0, 2), (2, 3), (3, 4)]
+    assert plan_chunks([], budget_tokens=64) == []
