@@ -7,6 +7,9 @@ When the server adopts orphans (ZEROSERVE_ADOPT_WORKERS=1), each worker is forke
 server's child, not ours: a zygote crash then leaves warm workers serving (workers/supervisor.py).
 A worker's stdout and stderr go to the server over a socket of their own (workers/output.py), which lands
 them in its endpoint's log group; the zygote's own output (its startup errors) stays on the server's stderr.
+On another machine of a Ray cluster the zygote belongs to that node's agent (zeroserve/cluster/agent.py):
+its workers then connect over TCP to the server (ZEROSERVE_WORKER_CONNECT, "tcp:host:port") and present the
+server's token (ZEROSERVE_WORKER_TOKEN) in their hellos.
 """
 
 from __future__ import annotations
@@ -47,10 +50,23 @@ def preimport() -> None:
     import zeroserve.workers.worker  # noqa: F401
 
 
+# Set from the environment in main(), then dropped from it, so the model's code does not find it there.
+_worker_token = ""
+
+
 def connect(address: str) -> socket.socket:
+    if address.startswith("tcp:"):  # a worker on another machine than the server
+        host, _, port = address[4:].rpartition(":")
+        sock = socket.create_connection((host, int(port)))
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.connect(address)
     return sock
+
+
+def _hello(fields: Header) -> Header:
+    return {**fields, "token": _worker_token} if _worker_token else fields
 
 
 # Address space a worker may add beyond what it maps at fork, per MB of MemorySizeInMB. Virtual size
@@ -91,13 +107,15 @@ def _redirect_output(address: str, spec: WorkerSpec) -> None:
     print() is on its way at once, and none waits in a buffer that os._exit() or a kill would discard."""
     sock = connect(address)
     FrameSocket(sock).send(
-        {
-            "type": "hello",
-            "role": "output",
-            "worker_id": spec.worker_id,
-            "endpoint": spec.endpoint,
-            "variant": spec.variant,
-        }
+        _hello(
+            {
+                "type": "hello",
+                "role": "output",
+                "worker_id": spec.worker_id,
+                "endpoint": spec.endpoint,
+                "variant": spec.variant,
+            }
+        )
     )
     os.dup2(sock.fileno(), 1)
     os.dup2(sock.fileno(), 2)
@@ -122,7 +140,9 @@ def _become_worker(address: str, spec: WorkerSpec, server_pid: int | None) -> No
             die_with_parent()
         _limit_memory(spec.memory_mb)
         channel = FrameSocket(connect(address))
-        channel.send({"type": "hello", "role": "worker", "worker_id": spec.worker_id, "pid": os.getpid()})
+        channel.send(
+            _hello({"type": "hello", "role": "worker", "worker_id": spec.worker_id, "pid": os.getpid()})
+        )
         from zeroserve.workers.worker import serve
 
         serve(channel, spec)
@@ -133,7 +153,7 @@ def _become_worker(address: str, spec: WorkerSpec, server_pid: int | None) -> No
         os._exit(1)
 
 
-def run(address: str, server_pid: int | None) -> None:
+def run(address: str, server_pid: int | None, worker_address: str = "") -> None:
     die_with_parent()
     preimport()
     # Move everything imported so far out of the collector's sight: a forked worker's garbage collections
@@ -155,7 +175,7 @@ def run(address: str, server_pid: int | None) -> None:
             pid = os.fork()
             if pid == 0:
                 control.close()
-                _become_worker(address, spec, server_pid)
+                _become_worker(worker_address or address, spec, server_pid)
             channel.send({"type": "spawned", "worker_id": spec.worker_id})
     # The server closed us: take every worker we forked down with us (they share our process group).
     os.killpg(os.getpgid(0), signal.SIGKILL)
@@ -168,7 +188,10 @@ def main() -> None:
     # Set by the server when it adopts orphans (PR_SET_CHILD_SUBREAPER): workers then detach from us.
     adopt = os.environ.get("ZEROSERVE_ADOPT_WORKERS") == "1" and os.environ.get("ZEROSERVE_SERVER_PID")
     server_pid = int(os.environ["ZEROSERVE_SERVER_PID"]) if adopt else None
-    run(address.replace("@", "\0", 1) if address.startswith("@") else address, server_pid)
+    global _worker_token
+    _worker_token = os.environ.pop("ZEROSERVE_WORKER_TOKEN", "")
+    worker_address = os.environ.get("ZEROSERVE_WORKER_CONNECT", "")
+    run(address.replace("@", "\0", 1) if address.startswith("@") else address, server_pid, worker_address)
 
 
 if __name__ == "__main__":
