@@ -12,15 +12,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from zeroserve.scheduler.router import Router
+from zeroserve.workers.hub import WorkerHub
 
 
 class NodeDetails(Protocol):
     """What the cluster (zeroserve/cluster/) adds to a node's entry: its role, bundle fetches."""
 
     def node_status(self, node_id: str) -> dict[str, Any]: ...
-
-
-from zeroserve.workers.hub import WorkerHub
 
 
 def snapshot(router: Router, hub: WorkerHub, cluster: NodeDetails | None = None) -> dict[str, Any]:
