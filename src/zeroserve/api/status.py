@@ -20,6 +20,8 @@ class NodeDetails(Protocol):
 
     def node_status(self, node_id: str) -> dict[str, Any]: ...
 
+    def summary(self) -> dict[str, Any]: ...
+
 
 def snapshot(router: Router, hub: WorkerHub, cluster: NodeDetails | None = None) -> dict[str, Any]:
     endpoints: dict[str, Any] = {}
@@ -67,6 +69,7 @@ def snapshot(router: Router, hub: WorkerHub, cluster: NodeDetails | None = None)
             }
             for n in router.pool.node_summaries()
         ],
+        **({"cluster": cluster.summary()} if cluster is not None else {}),
     }
 
 

@@ -15,6 +15,8 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import signal
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,7 +55,7 @@ class RayCluster:
         self.head_ip = head_ip
         self.token = secrets.token_hex(32)  # per server start: a restarted server's old workers are refused
         self.shipper = BundleShipper()
-        self.membership = Membership(settings.ray_node_lost_after_s, clock=_monotonic)
+        self.membership = Membership(settings.ray_node_lost_after_s, clock=time.monotonic)
         self.remote: dict[str, RemoteNode] = {}
         self.connect = ""
         self._pool: Pool | None = None
@@ -64,6 +66,10 @@ class RayCluster:
 
     @classmethod
     async def connect_to(cls, settings: Settings) -> RayCluster:
+        # Ray's core worker installs its own SIGTERM/SIGINT handlers (a crash dump, then exit); the server's
+        # (uvicorn's: drain in-flight requests, then stop) are put back once it is connected.
+        previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+
         def init() -> tuple[str, str]:
             ray.init(
                 address=settings.ray,
@@ -72,9 +78,15 @@ class RayCluster:
                 logging_level=logging.WARNING,
                 configure_logging=False,
             )
-            return ray.get_runtime_context().get_node_id(), ray.util.get_node_ip_address()  # type: ignore[no-untyped-call]
+            node_id = ray.get_runtime_context().get_node_id()
+            # The address Ray knows this node by: the cluster's own (private) interface.
+            ips = [n["NodeManagerAddress"] for n in ray.nodes() if n["NodeID"] == node_id]
+            return node_id, str(ips[0]) if ips else ray.util.get_node_ip_address()  # type: ignore[no-untyped-call]
 
         node_id, ip = await asyncio.to_thread(init)
+        for sig, handler in previous.items():
+            if handler is not None:
+                signal.signal(sig, handler)
         log.info("joined the Ray cluster at %s as node %s (%s)", settings.ray, node_id, ip)
         return cls(settings, node_id, ip)
 
@@ -138,9 +150,12 @@ class RayCluster:
         log.info("node %s (%s) joined: %d MB, agent pid %s", node_id, address, budget_mb, ready.get("pid"))
 
     async def _ping(self, node: RemoteNode) -> None:
+        sent_s = time.monotonic()
         with contextlib.suppress(RayError, TimeoutError):
             await asyncio.wait_for(node.agent.ping.remote(), self.settings.ray_poll_s)
             self.membership.heard(node.node_id)
+            if self._pool is not None:
+                self._pool.vouch(node.node_id, sent_s)
 
     def _lose(self, node_id: str, reason: str) -> None:
         self.membership.forget(node_id)
@@ -166,6 +181,9 @@ class RayCluster:
             return {"role": "head"} if node_id == self.head_node_id else {}
         return {"role": "agent", "bundle_fetches": remote.spawner.fetches}
 
+    def summary(self) -> dict[str, Any]:
+        return {"ray_address": self.settings.ray, "head_node_id": self.head_node_id, "worker_channel": self.connect}
+
     async def close(self) -> None:
         if self._loop_task is not None:
             self._loop_task.cancel()
@@ -179,8 +197,3 @@ class RayCluster:
         self.remote.clear()
         await asyncio.to_thread(ray.shutdown)
 
-
-def _monotonic() -> float:
-    import time
-
-    return time.monotonic()

@@ -56,8 +56,18 @@ class Node:
     bundles: set[str] = field(default_factory=set)
     # Resolved when the node leaves: spawns in progress there fail with NodeLost. None: it never leaves.
     left: asyncio.Future[None] | None = None
+    # Since when a worker here died unexpectedly (monotonic s): nothing is placed here until the node is
+    # heard from after that (its agent answered a ping sent later). None: not suspect.
+    suspect_since_s: float | None = None
     # worker id -> variant key, for every reservation (starting or live): what spreading counts.
     _holders: dict[str, str] = field(default_factory=dict)
+
+    def vouch(self, sent_s: float) -> bool:
+        """The node answered a check sent at `sent_s`; True when that lifts a suspicion."""
+        if self.suspect_since_s is not None and sent_s > self.suspect_since_s:
+            self.suspect_since_s = None
+            return True
+        return False
 
     def holds(self, bundle: str) -> bool:
         return self.holds_all_bundles or bundle in self.bundles

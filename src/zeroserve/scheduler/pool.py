@@ -14,6 +14,7 @@ import asyncio
 import itertools
 import logging
 import os
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
@@ -258,6 +259,14 @@ class Pool:
         for variant in list(self.variants.values()):
             self._fill_floor(variant)
 
+    def vouch(self, node_id: str, sent_s: float) -> None:
+        """The node answered a check sent at `sent_s` (monotonic): if a crash there made it suspect, it takes
+        workers again, beginning with floors that found no room meanwhile."""
+        node = self.nodes.get(node_id)
+        if node is not None and node.vouch(sent_s):
+            for variant in list(self.variants.values()):
+                self._fill_floor(variant)
+
     def remove_node(self, node_id: str, reason: str = "the node left the cluster") -> None:
         """A node left: its spawns in progress fail (and are placed again), its workers are gone as if they
         crashed (requests on them get WorkerGone and are retried once), and floors are filled elsewhere."""
@@ -458,6 +467,7 @@ class Pool:
                 tuple(evictable[node.node_id]),
             )
             for node in self.nodes.values()
+            if node.suspect_since_s is None
         ]
 
     def _find(self, worker_id: str) -> WorkerSlot | None:
@@ -493,6 +503,10 @@ class Pool:
 
     def _on_closed(self, slot: WorkerSlot) -> None:
         """The worker's socket closed: if we did not stop it, it crashed (supervision replaces it)."""
+        if slot.node_id != self.local_node_id and (node := self.nodes.get(slot.node_id)) is not None:
+            # A remote worker's socket closing is often the first sign of its machine going: place nothing
+            # there until the node is heard from again (cluster/cluster.py pings it every poll).
+            node.suspect_since_s = time.monotonic()
         if self._stop(slot, "crashed", reason="worker exited unexpectedly"):
             log.warning("worker %s of %s exited unexpectedly", slot.worker_id, slot.variant.key)
             if not slot.variant.retired:
