@@ -22,10 +22,20 @@ from server import ServerProcess, pack_model
 if os.environ.get("ZEROSERVE_SKIP_RAY_TESTS") == "1":
     pytest.skip("ZEROSERVE_SKIP_RAY_TESTS=1", allow_module_level=True)
 
+# Ray binds every node (and the server's driver) to loopback, as everything in the test suite does; set
+# before ray is imported, and inherited by the servers the tests start.
+os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+import ray  # noqa: E402,F401  (missing ray fails here, loudly: `make install` installs the ray extra)
+
 GIB = 1024**3
 # Each Ray node: one CPU, a small object store (Ray's minimum is ~75 MB), no dashboard; `memory` is what
 # zeroserve takes as the node's budget for workers.
-NODE_ARGS: dict[str, Any] = {"num_cpus": 1, "object_store_memory": 80 * 1024**2, "memory": 2 * GIB}
+NODE_ARGS: dict[str, Any] = {
+    "num_cpus": 1,
+    "object_store_memory": 80 * 1024**2,
+    "memory": 2 * GIB,
+    "node_ip_address": "127.0.0.1",
+}
 
 # The input picks a behaviour: every answer says which process served it.
 PID_INFERENCE = """

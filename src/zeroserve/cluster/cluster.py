@@ -80,7 +80,8 @@ class RayCluster:
             )
             node_id = ray.get_runtime_context().get_node_id()
             # The address Ray knows this node by: the cluster's own (private) interface.
-            ips = [n["NodeManagerAddress"] for n in ray.nodes() if n["NodeID"] == node_id]
+            table = ray.nodes()  # type: ignore[no-untyped-call]
+            ips = [n["NodeManagerAddress"] for n in table if n["NodeID"] == node_id]
             return node_id, str(ips[0]) if ips else ray.util.get_node_ip_address()  # type: ignore[no-untyped-call]
 
         node_id, ip = await asyncio.to_thread(init)
