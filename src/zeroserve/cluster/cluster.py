@@ -147,8 +147,13 @@ class RayCluster:
         node = Node(node_id, address, spawner, MemoryLedger(budget_mb), bundles=spawner.bundles)
         self._pool.add_node(node)
         remote.watch = asyncio.wrap_future(agent.watch.remote().future())
-        remote.watch.add_done_callback(lambda _: self._lose(node_id, "its agent died"))
+        remote.watch.add_done_callback(lambda done: self._watch_ended(done, node_id))
         log.info("node %s (%s) joined: %d MB, agent pid %s", node_id, address, budget_mb, ready.get("pid"))
+
+    def _watch_ended(self, watch: asyncio.Future[Any], node_id: str) -> None:
+        if not watch.cancelled():
+            watch.exception()  # retrieved: it is the news, not an error to report again
+            self._lose(node_id, "its agent died")
 
     async def _ping(self, node: RemoteNode) -> None:
         sent_s = time.monotonic()
@@ -183,7 +188,11 @@ class RayCluster:
         return {"role": "agent", "bundle_fetches": remote.spawner.fetches}
 
     def summary(self) -> dict[str, Any]:
-        return {"ray_address": self.settings.ray, "head_node_id": self.head_node_id, "worker_channel": self.connect}
+        return {
+            "ray_address": self.settings.ray,
+            "head_node_id": self.head_node_id,
+            "worker_channel": self.connect,
+        }
 
     async def close(self) -> None:
         if self._loop_task is not None:
@@ -197,4 +206,3 @@ class RayCluster:
                 ray.kill(remote.agent, no_restart=True)
         self.remote.clear()
         await asyncio.to_thread(ray.shutdown)
-

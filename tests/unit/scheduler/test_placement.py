@@ -1,4 +1,4 @@
-"""Where a new worker goes: room first, then spread for provisioned workers, then the bundle, then free memory."""
+"""Where a new worker goes: room first, then spread (provisioned workers), then the bundle, then memory."""
 
 from __future__ import annotations
 

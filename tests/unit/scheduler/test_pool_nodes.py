@@ -24,7 +24,9 @@ def remote(node_id: str, budget_mb: int = 2048) -> tuple[Node, FakeHub]:
 def run(scenario: Scenario, head_budget_mb: int = 1024, nodes: tuple[str, ...] = ("a", "b")) -> None:
     async def main() -> None:
         head = FakeHub()
-        pool = Pool(head, idle_timeout_s=60, memory_budget_mb=head_budget_mb, spawn_timeout_s=5, clock=FakeClock())
+        pool = Pool(
+            head, idle_timeout_s=60, memory_budget_mb=head_budget_mb, spawn_timeout_s=5, clock=FakeClock()
+        )
         hubs = {}
         for node_id in nodes:
             node, hubs[node_id] = remote(node_id)
