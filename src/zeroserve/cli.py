@@ -87,6 +87,12 @@ def serve(
     from zeroserve.server import serve as run_server
 
     settings = _settings(host, port, data_dir, idle_timeout_s, memory_budget_mb, insecure, s3, ray)
+    if settings.ray:
+        import importlib.util
+
+        if importlib.util.find_spec("ray") is None:
+            console.print("[red]--ray needs Ray: pip install 'zeroserve[ray]' on every node")
+            raise typer.Exit(2)
     try:
         run_server(settings, port_file=port_file)
     except (InsecureBind, S3Unavailable) as exc:
