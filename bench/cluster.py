@@ -71,6 +71,16 @@ def _wait(predicate: Any, timeout_s: float, what: str) -> Any:
 
 
 def _deploy(server: ServerProcess, ctx: Context, name: str, **kwargs: Any) -> None:
+    """Deploy `name` afresh (the data dir is shared by this section's servers: its bundle is converted once)."""
+    sm = server.sagemaker()
+    for call, key in (
+        (sm.delete_endpoint, "EndpointName"),
+        (sm.delete_endpoint_config, "EndpointConfigName"),
+        (sm.delete_model, "ModelName"),
+    ):
+        with contextlib.suppress(Exception):
+            call(**{key: name})
+    _wait(lambda: name not in _status(server)["endpoints"], 30, f"{name} deleted")
     described = deploy(
         server.sagemaker(), name, ctx.sentiment.url, env={"HF_TASK": "text-classification"}, **kwargs
     )

@@ -503,9 +503,11 @@ class Pool:
 
     def _on_closed(self, slot: WorkerSlot) -> None:
         """The worker's socket closed: if we did not stop it, it crashed (supervision replaces it)."""
+        if slot.variant.workers.get(slot.worker_id) is not slot:
+            return  # we stopped it: its exit was expected
         if slot.node_id != self.local_node_id and (node := self.nodes.get(slot.node_id)) is not None:
-            # A remote worker's socket closing is often the first sign of its machine going: place nothing
-            # there until the node is heard from again (cluster/cluster.py pings it every poll).
+            # A remote worker dying is often the first sign of its machine going: place nothing there
+            # until the node is heard from again (cluster/cluster.py pings it every poll).
             node.suspect_since_s = time.monotonic()
         if self._stop(slot, "crashed", reason="worker exited unexpectedly"):
             log.warning("worker %s of %s exited unexpectedly", slot.worker_id, slot.variant.key)

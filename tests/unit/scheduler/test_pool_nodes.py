@@ -124,3 +124,14 @@ def test_a_node_where_a_worker_crashed_takes_nothing_until_it_is_heard_from() ->
         assert nodes_of(pool, variant.key) == ["a", "local"]
 
     run(scenario, nodes=("a",))
+
+
+def test_a_node_whose_worker_was_stopped_on_purpose_is_not_suspect() -> None:
+    async def scenario(pool: Pool, head: FakeHub, hubs: dict[str, FakeHub]) -> None:
+        variant = pool.deploy(deployment("e", min_workers=2, max_workers=2))
+        await settle()
+        pool.remove(variant.key)  # retired: its workers are stopped, their sockets close
+        await settle()
+        assert pool.nodes["a"].suspect_since_s is None
+
+    run(scenario, nodes=("a",))
