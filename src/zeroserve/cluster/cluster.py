@@ -54,6 +54,8 @@ class RayCluster:
         self.head_node_id = head_node_id
         self.head_ip = head_ip
         self.token = secrets.token_hex(32)  # per server start: a restarted server's old workers are refused
+        # Names this server's agents apart from another zeroserve server's on the same cluster.
+        self.server_id = secrets.token_hex(4)
         self.shipper = BundleShipper()
         self.membership = Membership(settings.ray_node_lost_after_s, clock=time.monotonic)
         self.remote: dict[str, RemoteNode] = {}
@@ -127,7 +129,7 @@ class RayCluster:
         node_id, address = str(info["NodeID"]), str(info["NodeManagerAddress"])
         budget_mb = int(float(info.get("Resources", {}).get("memory", 0)) // (1024 * 1024))
         agent = self._agent_class.options(
-            name=f"agent-{node_id}",
+            name=f"agent-{self.server_id}-{node_id}",
             get_if_exists=True,
             num_cpus=0,
             max_restarts=-1,
