@@ -102,11 +102,13 @@ def test_a_lost_node_has_its_requests_retried_and_its_workers_placed_again(
     old_pids = set(node_of_pid(before, "spread"))
     with ThreadPoolExecutor(6) as threads:
         pending = [threads.submit(invoke, server, "spread", "sleep:1.0") for _ in range(6)]
-        time.sleep(0.3)  # every worker holds requests now
+        time.sleep(0.3)
+        [doomed] = [w for w in workers(status(server), "spread") if w["node_id"] == lost.node_id]
         ray_cluster.remove_node(lost, allow_graceful=False)  # raylet and its workers killed -9
         removed_s = time.monotonic()
         answers = [p.result(timeout=30) for p in pending]  # none failed: those on the lost node were retried
-    assert len(answers) == 6
+    assert doomed["inflight"] >= 1  # requests were on the lost worker when its node went
+    assert len(answers) == 6 and doomed["pid"] not in {a["pid"] for a in answers}
 
     def replaced() -> dict[str, Any] | None:
         answer = status(server)

@@ -5,6 +5,7 @@ the agent gone is NodeLost (the worker is placed again elsewhere), anything else
 from __future__ import annotations
 
 import os
+from concurrent.futures import Future
 from dataclasses import replace
 from typing import Any
 
@@ -53,8 +54,13 @@ class RemoteSpawner:
             raise SpawnFailed(f"node {self.node_id}: {_last_line(exc)}") from None
 
     def _kill(self, pid: int) -> None:
-        # Fire and forget: if the agent is gone, so is the worker (PDEATHSIG through the zygote).
-        self.agent.kill.remote(pid)
+        # Fire and forget: if the agent is gone, so is the worker (PDEATHSIG through the zygote). The answer
+        # is taken (and dropped) so that Ray does not report an agent's death as an unhandled error.
+        self.agent.kill.remote(pid).future().add_done_callback(_ignore)
+
+
+def _ignore(done: Future[Any]) -> None:
+    done.exception()
 
 
 def _last_line(exc: BaseException) -> str:
