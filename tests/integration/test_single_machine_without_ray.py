@@ -29,6 +29,7 @@ def test_a_plain_server_never_loads_ray_and_shows_one_local_node(
         w["node_id"] for v in answer["endpoints"][tiny_endpoint]["variants"] for w in v["workers"]
     }
     assert worker_nodes == {"local"}
-    assert node["workers"] == sum(len(v["workers"]) for v in answer["endpoints"][tiny_endpoint]["variants"])
+    every_worker = [w for e in answer["endpoints"].values() for v in e["variants"] for w in v["workers"]]
+    assert node["workers"] == len(every_worker)  # the shared server may hold other tests' endpoints
     metrics = httpx.get(f"{server.url}/metrics").text
     assert 'zeroserve_node_workers{node="local"}' in metrics
