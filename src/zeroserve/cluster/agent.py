@@ -28,6 +28,20 @@ def cache_root(node_id: str) -> Path:
     return Path(base) / f"zeroserve-node-{node_id[:16]}"
 
 
+# What Ray sets for the actor's own process, not for the node: OMP_NUM_THREADS=1 (from the agent's
+# num_cpus=0) would make a remote worker's numeric libraries single-threaded, unlike a head-local one's.
+# Remote workers get the node's environment; their runtime threads come from the variant, as on the head.
+_RAY_PROCESS_VARIABLES = {"OMP_NUM_THREADS", "PYTHONBREAKPOINT", "SPT_NOENV"}
+
+
+def node_environment() -> dict[str, str]:
+    return {
+        name: value
+        for name, value in os.environ.items()
+        if name not in _RAY_PROCESS_VARIABLES and not name.startswith("RAY_")
+    }
+
+
 class NodeAgent:
     def __init__(self, node_id: str, connect: str, token: str, ack_timeout_s: float = 3.0) -> None:
         self.node_id = node_id
@@ -48,7 +62,7 @@ class NodeAgent:
                 address = f"\0zeroserve-agent-{os.getpid()}-{secrets.token_hex(6)}"
                 self._server = await asyncio.start_unix_server(self._on_connect, path=address)
                 env = dict(
-                    os.environ,
+                    node_environment(),
                     ZEROSERVE_SOCKET="@" + address[1:],
                     ZEROSERVE_WORKER_CONNECT=self._connect,
                     ZEROSERVE_WORKER_TOKEN=self._token,
