@@ -144,8 +144,8 @@ def _throughput(one_node: ServerProcess, two_nodes: ServerProcess, ctx: Context)
     """req/s at 32 clients, median of alternating rounds on the two servers."""
     bodies = [body(t) for t in short_reviews()]
     rounds: dict[ServerProcess, list[float]] = {one_node: [], two_nodes: []}
-    for _ in range(ctx.pick(3, 1)):
-        for server in (one_node, two_nodes):
+    for turn in range(ctx.pick(4, 1)):
+        for server in (one_node, two_nodes) if turn % 2 == 0 else (two_nodes, one_node):
             url = f"{server.url}/endpoints/tput/invocations"
             result = load.closed_loop(url, bodies, 32, duration_s=ctx.seconds(4.0, 1.5), warmup=64)
             rounds[server].append(result.throughput_rps)
@@ -265,7 +265,8 @@ def run(ctx: Context) -> Section:
                 ["both workers on one node (no --ray)", f"{one_node_rps:,.0f}"],
                 ["one worker on the head, one on another node (--ray)", f"{two_nodes_rps:,.0f}"],
             ],
-            note="Median of alternating rounds on the two servers, running at once. "
+            note="Median of 4 rounds of 4 s on each server, alternating (and swapping which goes first), "
+            "both servers running at once. "
             'Both "nodes" are this machine\'s two cores, shared with the server and the load '
             "generator: this row shows what the TCP hop costs under load, not what a second machine adds.",
         )
