@@ -5,6 +5,8 @@ workers placed again) and a node added and used. One cluster and one server for 
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
 import time
 from collections.abc import Iterator
@@ -136,6 +138,24 @@ def test_a_node_added_to_the_cluster_takes_new_workers(
     assert described["EndpointStatus"] == "InService", described.get("FailureReason")
     answer = wait_for(lambda: (a := status(server)) and len(workers(a, "grow")) == 2 and a, 30, "2 workers")
     assert {w["node_id"] for w in workers(answer, "grow")} == {added.node_id}
+    assert invoke(server, "grow", "hello")["pid"] in node_of_pid(answer, "grow")
+
+
+def test_a_crashed_agent_is_restarted_by_ray_and_its_node_serves_again(server: ServerProcess) -> None:
+    before = status(server)
+    grow_pids = set(node_of_pid(before, "grow"))
+    [node] = [n for n in remote_nodes(before) if n["node_id"] in set(node_of_pid(before, "grow").values())]
+    os.kill(node["agent_pid"], signal.SIGKILL)  # its zygote and workers die with it
+
+    def back() -> dict[str, Any] | None:
+        answer = status(server)
+        [again] = [n for n in answer["nodes"] if n["node_id"] == node["node_id"]] or [None]
+        placed = node_of_pid(answer, "grow")
+        restarted = again is not None and again["agent_pid"] != node["agent_pid"]
+        return answer if restarted and len(placed) == 2 and not set(placed) & grow_pids else None
+
+    answer = wait_for(back, 30, "the restarted agent's node serving grow again")
+    assert set(node_of_pid(answer, "grow").values()) == {node["node_id"]}
     assert invoke(server, "grow", "hello")["pid"] in node_of_pid(answer, "grow")
 
 

@@ -45,6 +45,7 @@ class RemoteNode:
     address: str
     agent: Any
     spawner: RemoteSpawner
+    agent_pid: int
     watch: asyncio.Future[Any] | None = None
 
 
@@ -64,6 +65,7 @@ class RayCluster:
         self._hub: WorkerHub | None = None
         self._loop_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._join_failed: set[str] = set()
         self._agent_class: Any = ray.remote(NodeAgent)
 
     @classmethod
@@ -138,13 +140,17 @@ class RayCluster:
         try:
             ready = await asyncio.wait_for(agent.ready.remote(), AGENT_START_TIMEOUT_S)
         except (RayError, TimeoutError) as exc:
-            log.warning("node %s (%s): its agent did not start (%s); retrying", node_id, address, exc)
+            # Often a node that just died and is still in Ray's table: say so once, then retry quietly.
+            level = logging.DEBUG if node_id in self._join_failed else logging.WARNING
+            log.log(level, "node %s (%s): its agent did not start (%s); retrying", node_id, address, exc)
+            self._join_failed.add(node_id)
             self.membership.forget(node_id)
             return
+        self._join_failed.discard(node_id)
         if not self.membership.joined(node_id) or self._pool is None or self._hub is None:
             return  # it left while its agent started
         spawner = RemoteSpawner(node_id, agent, self._hub, self.shipper)
-        remote = RemoteNode(node_id, address, agent, spawner)
+        remote = RemoteNode(node_id, address, agent, spawner, int(ready.get("pid", 0)))
         self.remote[node_id] = remote
         node = Node(node_id, address, spawner, MemoryLedger(budget_mb), bundles=spawner.bundles)
         self._pool.add_node(node)
@@ -187,7 +193,7 @@ class RayCluster:
         remote = self.remote.get(node_id)
         if remote is None:
             return {"role": "head"} if node_id == self.head_node_id else {}
-        return {"role": "agent", "bundle_fetches": remote.spawner.fetches}
+        return {"role": "agent", "agent_pid": remote.agent_pid, "bundle_fetches": remote.spawner.fetches}
 
     def summary(self) -> dict[str, Any]:
         return {
