@@ -150,12 +150,14 @@ def test_a_crashed_agent_is_restarted_by_ray_and_its_node_serves_again(server: S
     def back() -> dict[str, Any] | None:
         answer = status(server)
         [again] = [n for n in answer["nodes"] if n["node_id"] == node["node_id"]] or [None]
-        placed = node_of_pid(answer, "grow")
-        restarted = again is not None and again["agent_pid"] != node["agent_pid"]
-        return answer if restarted and len(placed) == 2 and not set(placed) & grow_pids else None
+        restarted = again is not None and again["agent_pid"] != node["agent_pid"] and again["workers"] > 0
+        grow, spread = node_of_pid(answer, "grow"), node_of_pid(answer, "spread")
+        floors = len(grow) == 2 and len(spread) == 3 and not set(grow) & grow_pids
+        return answer if restarted and floors else None
 
-    answer = wait_for(back, 30, "the restarted agent's node serving grow again")
-    assert set(node_of_pid(answer, "grow").values()) == {node["node_id"]}
+    # Back within seconds: Ray restarts the agent, the server joins the node again and fills the floors
+    # (the workers may land elsewhere first: an idle worker of another variant can be evicted for them).
+    answer = wait_for(back, 30, "the restarted agent's node serving again")
     assert invoke(server, "grow", "hello")["pid"] in node_of_pid(answer, "grow")
 
 
