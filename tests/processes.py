@@ -40,3 +40,8 @@ def wait_all_dead(pids: set[int], timeout_s: float) -> set[int]:
     while (living := {pid for pid in pids if alive(pid)}) and time.monotonic() < deadline:
         time.sleep(0.05)
     return living
+
+
+def loaded_ray(pid: int) -> bool:
+    """Importing ray maps its extension module (_raylet.so) into the process: look for it in its maps."""
+    return "_raylet" in Path(f"/proc/{pid}/maps").read_text()

@@ -36,6 +36,14 @@ S3Opt = Annotated[
         "configured (AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL or AWS credentials) [env ZEROSERVE_S3]",
     ),
 ]
+RayOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--ray",
+        help="Run on a Ray cluster: its address (HEAD:PORT, or auto); workers go to every node "
+        "(docs/cluster.md) [env ZEROSERVE_RAY]",
+    ),
+]
 PortFileOpt = Annotated[Path | None, typer.Option(help="Write the bound port to this file (for scripts)")]
 
 
@@ -47,9 +55,11 @@ def _settings(
     budget: int | None,
     insecure: bool,
     s3: bool = False,
+    ray: str | None = None,
 ) -> Settings:
     return Settings.from_env(
         s3=s3 or None,
+        ray=ray,
         host=host,
         port=port,
         data_dir=data_dir,
@@ -68,6 +78,7 @@ def serve(
     memory_budget_mb: BudgetOpt = None,
     insecure: InsecureOpt = False,
     s3: S3Opt = False,
+    ray: RayOpt = None,
     port_file: PortFileOpt = None,
 ) -> None:
     """Run the server: SageMaker control plane, runtime and metrics on one port."""
@@ -75,7 +86,13 @@ def serve(
     from zeroserve.server import InsecureBind
     from zeroserve.server import serve as run_server
 
-    settings = _settings(host, port, data_dir, idle_timeout_s, memory_budget_mb, insecure, s3)
+    settings = _settings(host, port, data_dir, idle_timeout_s, memory_budget_mb, insecure, s3, ray)
+    if settings.ray:
+        import importlib.util
+
+        if importlib.util.find_spec("ray") is None:
+            console.print("[red]--ray needs Ray: pip install 'zeroserve[ray]' on every node")
+            raise typer.Exit(2)
     try:
         run_server(settings, port_file=port_file)
     except (InsecureBind, S3Unavailable) as exc:

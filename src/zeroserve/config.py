@@ -75,6 +75,17 @@ class Settings:
     # Go's soft memory limit for it (GOMEMLIMIT): back to ~26 MB private after traffic, small puts ~3x slower;
     # 0 leaves Go's default (no limit). Measured in bench/localstore.py.
     s3_memory_limit_mb: int = 64
+    # Run on a Ray cluster (docs/cluster.md): its address ("HEAD:PORT" or "auto"); empty: one machine, and
+    # ray is never imported.
+    ray: str = ""
+    # Where workers on other nodes connect to this server: the interface (default: this node's Ray IP, the
+    # cluster's private one) and port (0: any free one; open it between the machines).
+    cluster_host: str = ""
+    cluster_port: int = 0
+    # How often Ray's node table is read for joins, and how long an agent may miss pings before its node
+    # is taken for lost.
+    ray_poll_s: float = 1.0
+    ray_node_lost_after_s: float = 3.0
 
     @property
     def db_path(self) -> Path:

@@ -4,6 +4,7 @@ object, and tears them down in the right order. Everything is created inside the
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from zeroserve.config import Settings, default_cache_dir
 from zeroserve.control.actions import ControlPlane
@@ -15,6 +16,7 @@ from zeroserve.logs.store import LOGS_DB_NAME, LogStore
 from zeroserve.metrics.events import FanOut, Observer
 from zeroserve.metrics.telemetry import Telemetry
 from zeroserve.objectstore.service import S3Access
+from zeroserve.scheduler.nodes import LOCAL_NODE_ID
 from zeroserve.scheduler.pool import Pool
 from zeroserve.scheduler.router import Router
 from zeroserve.store.allowed import AllowedRoots, default_roots
@@ -24,6 +26,9 @@ from zeroserve.store.repository import Repository
 from zeroserve.store.s3client import s3_client
 from zeroserve.training.jobs import TrainingJobs
 from zeroserve.workers.hub import WorkerHub
+
+if TYPE_CHECKING:
+    from zeroserve.cluster.cluster import RayCluster
 
 
 @dataclass
@@ -43,6 +48,7 @@ class Services:
     logs_api: LogsApi
     endpoint_logs: EndpointLogs
     s3: S3Access
+    cluster: RayCluster | None = None  # with --ray only (zeroserve/cluster/); ray is not imported otherwise
     extras: dict[str, object] = field(default_factory=dict)
 
     @classmethod
@@ -62,6 +68,11 @@ class Services:
             observer=observer, zygote_ack_timeout_s=settings.zygote_ack_timeout_s, output=endpoint_logs
         )
         await hub.start()
+        cluster = None
+        if settings.ray:
+            from zeroserve.cluster.cluster import RayCluster
+
+            cluster = await RayCluster.connect_to(settings)
         pool = Pool(
             hub,
             idle_timeout_s=settings.idle_timeout_s,
@@ -70,7 +81,12 @@ class Services:
             worker_threads=settings.worker_threads,
             observer=observer,
             template_idle_timeout_s=settings.template_idle_timeout_s,
+            node_id=cluster.head_node_id if cluster else LOCAL_NODE_ID,
+            node_address=cluster.head_ip if cluster else "127.0.0.1",
         )
+        if cluster is not None:
+            await cluster.start(hub, pool)
+        telemetry.prometheus.watch_nodes(pool)
         router = Router(
             pool,
             account_id=settings.account_id,
@@ -111,6 +127,7 @@ class Services:
             logs_api=logs_api,
             endpoint_logs=endpoint_logs,
             s3=s3,
+            cluster=cluster,
         )
         lifecycle.restore()
         training.restore()
@@ -121,6 +138,8 @@ class Services:
         for endpoint in list(self.lifecycle.tasks):
             self.lifecycle.cancel(endpoint)
         await self.router.close()
+        if self.cluster is not None:
+            await self.cluster.close()
         await self.hub.close()
         self.telemetry.close()
         self.endpoint_logs.close()  # hands what it holds to the store, which writes it on close

@@ -63,7 +63,10 @@ def _stored_view(services: Services) -> dict[str, Any]:
 async def data(request: Request) -> Response:
     services: Services = request.app.state.services
     # Taken on the event loop, where these objects live; the SQLite reads go to a thread.
-    live = {"live": status.snapshot(services.router, services.hub), **services.telemetry.timeline.snapshot()}
+    live = {
+        "live": status.snapshot(services.router, services.hub, services.cluster),
+        **services.telemetry.timeline.snapshot(),
+    }
     stored = await run_in_threadpool(_stored_view, services)
     return JSONResponse({**stored, **live})
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -15,7 +15,15 @@ from zeroserve.scheduler.router import Router
 from zeroserve.workers.hub import WorkerHub
 
 
-def snapshot(router: Router, hub: WorkerHub) -> dict[str, Any]:
+class NodeDetails(Protocol):
+    """What the cluster (zeroserve/cluster/) adds to a node's entry: its role, bundle fetches."""
+
+    def node_status(self, node_id: str) -> dict[str, Any]: ...
+
+    def summary(self) -> dict[str, Any]: ...
+
+
+def snapshot(router: Router, hub: WorkerHub, cluster: NodeDetails | None = None) -> dict[str, Any]:
     endpoints: dict[str, Any] = {}
     for name, routes in router.endpoints.items():
         variants = []
@@ -39,6 +47,7 @@ def snapshot(router: Router, hub: WorkerHub) -> dict[str, Any]:
                             "rss_mb": round(slot.rss_mb, 1),
                             "template_pid": slot.template_pid,
                             "setup_phases_ms": slot.setup_phases_ms,
+                            "node_id": slot.node_id,
                         }
                         for slot in variant_pool.workers.values()
                     ],
@@ -65,6 +74,18 @@ def snapshot(router: Router, hub: WorkerHub) -> dict[str, Any]:
         "memory_budget_mb": router.pool.memory_budget_mb,
         "reserved_mb": router.pool.reserved_mb,
         "endpoints": endpoints,
+        "nodes": [
+            {
+                "node_id": n.node_id,
+                "address": n.address,
+                "memory_reserved_mb": n.reserved_mb,
+                "memory_total_mb": n.memory_budget_mb,
+                "workers": n.workers,
+                **(cluster.node_status(n.node_id) if cluster is not None else {}),
+            }
+            for n in router.pool.node_summaries()
+        ],
+        **({"cluster": cluster.summary()} if cluster is not None else {}),
     }
 
 
@@ -88,7 +109,7 @@ def bundle_summary(bundle_dir: str) -> dict[str, Any]:
 
 async def status(request: Request) -> JSONResponse:
     services = request.app.state.services
-    answer = snapshot(services.router, services.hub)
+    answer = snapshot(services.router, services.hub, services.cluster)
     # Where S3 is (`zeroserve env` reads it), and the identity ARNs are made with.
     answer["s3"] = services.s3.status()
     answer["region"] = services.settings.region

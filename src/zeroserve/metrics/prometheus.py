@@ -27,6 +27,8 @@ SageMaker (CloudWatch) name -> Prometheus name (type):
 - (none) live workers -> `zeroserve_workers` (gauge)
 - (none) live templates (processes that fork cold starts) -> `zeroserve_templates` (gauge)
 - (none) memory the templates hold in the budget -> `zeroserve_template_memory_megabytes` (gauge)
+- (none) per node, label `node` only (Ray node id; "local" on one machine): `zeroserve_node_workers`,
+  `zeroserve_node_memory_reserved_mb`, `zeroserve_node_memory_budget_mb` (gauges, read from the pool)
 
 Semantics: every invocation that was routed to a variant counts in Invocations (an unknown endpoint has
 no variant and is not counted, which also keeps label cardinality bounded by deployed endpoints).
@@ -46,7 +48,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
@@ -59,6 +61,9 @@ from prometheus_client.metrics_core import (
 
 from zeroserve.metrics import billing
 from zeroserve.metrics.events import InvocationRecord, WorkerEvent
+
+if TYPE_CHECKING:
+    from zeroserve.scheduler.nodes import NodeSummary
 
 LABELS = ("endpoint", "variant")
 # 50 us .. 60 s: warm overhead lives at the bottom, a cold start or a timeout at the top.
@@ -204,6 +209,30 @@ class _Collector:
                 yield family
 
 
+class NodeSource(Protocol):
+    def node_summaries(self) -> list[NodeSummary]: ...
+
+
+_NODE_SPECS = (
+    ("zeroserve_node_workers", "Workers running on the node.", "workers"),
+    ("zeroserve_node_memory_reserved_mb", "MemorySizeInMB reserved by workers on the node.", "reserved_mb"),
+    ("zeroserve_node_memory_budget_mb", "The node's memory budget for workers, MB.", "memory_budget_mb"),
+)
+
+
+class _NodeCollector:
+    def __init__(self, nodes: NodeSource) -> None:
+        self.nodes = nodes
+
+    def collect(self) -> Iterator[Metric]:
+        summaries = self.nodes.node_summaries()
+        for name, doc, field_name in _NODE_SPECS:
+            family = GaugeMetricFamily(name, doc, labels=["node"])
+            for summary in summaries:
+                family.add_metric([summary.node_id], getattr(summary, field_name))
+            yield family
+
+
 class PrometheusMetrics:
     """An Observer that keeps the metrics above; `exposition()` renders them for `GET /metrics`."""
 
@@ -265,6 +294,10 @@ class PrometheusMetrics:
         s = self._for(endpoint, variant)
         s.concurrent = inflight
         s.concurrency_utilization = inflight / max_concurrency if max_concurrency > 0 else 0.0
+
+    def watch_nodes(self, nodes: NodeSource) -> None:
+        """Per-node series (`node` label: the Ray node id, or "local" on one machine), read at scrape."""
+        self.registry.register(_NodeCollector(nodes))  # type: ignore[arg-type]
 
     # --- exposition ----------------------------------------------------------------------------
 

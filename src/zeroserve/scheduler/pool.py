@@ -1,9 +1,11 @@
 """Worker processes per variant: hand out a worker for each request, start and stop them, keep the machine's
-memory budget. All decisions come from `autoscaler`; this module does the process I/O they imply.
+memory budget. All decisions come from `autoscaler` (when) and `placement` (where); this module does the
+process I/O they imply.
 
 Ownership: a `VariantPool` owns its workers, its spawns in progress and its waiters, and changes them only in
-its own methods; the `MemoryLedger` owns the reserved memory; the `Pool` owns the registry of variants and
-the scale-in timer, and is the only caller of the variants' mutators. Every timer runs on the injected clock.
+its own methods; each `Node` owns its memory ledger (one node, "local", on one machine; one per Ray node
+on a cluster, see zeroserve/cluster/); the `Pool` owns the registry of variants and nodes and the scale-in
+timer, and is the only caller of the variants' mutators. Every timer runs on the injected clock.
 """
 
 from __future__ import annotations
@@ -12,16 +14,18 @@ import asyncio
 import itertools
 import logging
 import os
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Protocol, cast
 
 from zeroserve.errors import ModelNotReady, Throttled
 from zeroserve.metrics.events import NullObserver, Observer, WorkerEvent
-from zeroserve.scheduler import autoscaler
+from zeroserve.scheduler import autoscaler, placement
 from zeroserve.scheduler.clock import Clock, LoopClock, Timer, wait_until
 from zeroserve.scheduler.deployment import VariantDeployment
 from zeroserve.scheduler.ledger import MemoryLedger
+from zeroserve.scheduler.nodes import LOCAL_NODE_ID, Node, NodeLost, NodeSummary
 from zeroserve.scheduler.templates import TemplateBuilder, TemplateCache
 from zeroserve.workers.connection import WorkerReply
 from zeroserve.workers.hub import SpawnFailed
@@ -67,6 +71,7 @@ class WorkerSlot:
     template_pid: int | None = None  # the template it was forked from; None: the zygote
     # Where its start went (fork, connect, load, warm_up), as the worker measured it.
     setup_phases_ms: dict[str, float] | None = None
+    node_id: str = LOCAL_NODE_ID
 
     @property
     def worker_id(self) -> str:
@@ -163,6 +168,11 @@ class VariantPool:
         self._last_spawn_error = error
         self._notify()
 
+    def _spawn_lost(self) -> None:
+        """A spawn ended because its node left: not the model's failure, so no waiter gives up over it."""
+        self._starting -= 1
+        self._notify()
+
     def _spawn_ready(self, slot: WorkerSlot | None) -> None:
         """A spawn ended with a ready worker; `None` when the variant was retired meanwhile."""
         self._starting -= 1
@@ -201,6 +211,8 @@ class Pool:
         worker_threads: int = 0,
         observer: Observer | None = None,
         clock: Clock | None = None,
+        node_id: str = LOCAL_NODE_ID,
+        node_address: str = "127.0.0.1",
         template_idle_timeout_s: float = 0.0,
     ) -> None:
         """`template_idle_timeout_s` > 0 keeps per-variant templates (scheduler/templates.py), when `hub`
@@ -211,7 +223,10 @@ class Pool:
         self.worker_threads = worker_threads or (os.cpu_count() or 1)
         self.observer: Observer = observer or NullObserver()
         self.clock: Clock = clock or LoopClock()
-        self.ledger = MemoryLedger(memory_budget_mb)
+        # The server's own machine, served by its hub: every bundle is converted there, so it holds them all.
+        self.local_node_id = node_id
+        local = Node(node_id, node_address, hub, MemoryLedger(memory_budget_mb), holds_all_bundles=True)
+        self.nodes: dict[str, Node] = {node_id: local}
         self.variants: dict[str, VariantPool] = {}
         self._scale_in_timer: Timer | None = None
         self._scale_in_at: float | None = None
@@ -224,12 +239,62 @@ class Pool:
             )
 
     @property
+    def ledger(self) -> MemoryLedger:
+        """The server's own machine's ledger."""
+        return self.nodes[self.local_node_id].ledger
+
+    @property
     def memory_budget_mb(self) -> int:
-        return self.ledger.budget_mb
+        return sum(node.ledger.budget_mb for node in self.nodes.values())
 
     @property
     def reserved_mb(self) -> int:
-        return self.ledger.reserved_mb
+        return sum(node.ledger.reserved_mb for node in self.nodes.values())
+
+    def node_summaries(self) -> list[NodeSummary]:
+        workers = dict.fromkeys(self.nodes, 0)
+        for variant in self.variants.values():
+            for slot in variant.workers.values():
+                workers[slot.node_id] = workers.get(slot.node_id, 0) + 1
+        return [
+            NodeSummary(n.node_id, n.address, n.ledger.budget_mb, n.ledger.reserved_mb, workers[n.node_id])
+            for n in self.nodes.values()
+        ]
+
+    # --- nodes (zeroserve/cluster/ adds and removes them as Ray's membership changes) -------------
+
+    def add_node(self, node: Node) -> None:
+        """A node joined: it takes new workers at once, starting with floors that found no room before."""
+        if node.node_id in self.nodes:
+            raise ValueError(f"node {node.node_id} is already in the pool")
+        node.left = asyncio.get_running_loop().create_future()
+        self.nodes[node.node_id] = node
+        for variant in list(self.variants.values()):
+            self._fill_floor(variant)
+
+    def vouch(self, node_id: str, sent_s: float) -> None:
+        """The node answered a check sent at `sent_s` (monotonic): if a crash there made it suspect, it takes
+        workers again, beginning with floors that found no room meanwhile."""
+        node = self.nodes.get(node_id)
+        if node is not None and node.vouch(sent_s):
+            for variant in list(self.variants.values()):
+                self._fill_floor(variant)
+
+    def remove_node(self, node_id: str, reason: str = "the node left the cluster") -> None:
+        """A node left: its spawns in progress fail (and are placed again), its workers are gone as if they
+        crashed (requests on them get WorkerGone and are retried once), and floors are filled elsewhere."""
+        if node_id == self.local_node_id:
+            raise ValueError("the server's own node cannot be removed")
+        node = self.nodes.pop(node_id, None)
+        if node is None:
+            return
+        if node.left is not None and not node.left.done():
+            node.left.set_result(None)
+        for variant in list(self.variants.values()):
+            for slot in [s for s in variant.workers.values() if s.node_id == node_id]:
+                self._stop(slot, "crashed", reason=reason, kill=True)
+        for variant in list(self.variants.values()):
+            self._fill_floor(variant)
 
     # --- registry ------------------------------------------------------------------------------
 
@@ -262,7 +327,7 @@ class Pool:
 
     def _fill_floor(self, variant: VariantPool) -> None:
         for _ in range(autoscaler.workers_below_floor(variant.scaling, variant.views(), variant.starting)):
-            if not self._start_worker(variant):
+            if not self._start_worker(variant, spread=True):
                 break
 
     # --- handing out workers ---------------------------------------------------------------------
@@ -301,15 +366,17 @@ class Pool:
 
     # --- starting workers ----------------------------------------------------------------------
 
-    def _start_worker(self, variant: VariantPool, for_request: bool = False) -> bool:
-        """Begin a spawn in the background (waiters are woken when it is ready or failed); False when the
-        memory budget has no room for it even after evicting idle workers. `for_request`: a request waits
-        for it, which is what earns the variant a template (a deploy's or the floor's start does not)."""
+    def _start_worker(self, variant: VariantPool, spread: bool = False, for_request: bool = False) -> bool:
+        """Begin a spawn in the background (waiters are woken when it is ready or failed); False when no
+        node's memory budget has room for it even after evicting idle workers. `spread`: a provisioned
+        worker, placed away from its variant's others. `for_request`: a request waits for it, which is what
+        earns the variant a template (a deploy's or the floor's start does not)."""
         worker_id = f"w{next(_worker_ids)}"
-        if not self._reserve(worker_id, variant):
+        node = self._reserve(worker_id, variant, spread)
+        if node is None:
             return False
         variant._spawn_began()
-        task = asyncio.get_running_loop().create_task(self._spawn(variant, worker_id, for_request))
+        task = asyncio.get_running_loop().create_task(self._spawn(variant, worker_id, node, for_request))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return True
@@ -329,7 +396,7 @@ class Pool:
         return next(iter(variant.workers.values()))
 
     async def _spawn(
-        self, variant: VariantPool, worker_id: str, for_request: bool = False
+        self, variant: VariantPool, worker_id: str, node: Node, for_request: bool = False
     ) -> WorkerSlot | None:
         d = variant.deployment
         spec = WorkerSpec(
@@ -343,34 +410,49 @@ class Pool:
             endpoint=d.endpoint,
             variant=d.variant,
         )
-        if self.templates is not None:
-            spec = replace(spec, template=self.templates.for_cold_start(variant.key))
+        templates = self.templates if node.node_id == self.local_node_id else None
+        if templates is not None:
+            spec = replace(spec, template=templates.for_cold_start(variant.key))
         try:
-            connection, ready = await self.hub.spawn(spec, self.spawn_timeout_s)
+            connection, ready = await node.spawn(spec, self.spawn_timeout_s)
+        except NodeLost as exc:
+            node.release(worker_id)
+            variant._spawn_lost()
+            log.warning("worker %s of %s: %s; placing it again", worker_id, variant.key, exc)
+            if not variant.retired:
+                self._fill_floor(variant)
+            return None
         except SpawnFailed as exc:
-            self.ledger.release(worker_id)
+            node.release(worker_id)
             variant._spawn_failed(str(exc))
             self.observer.worker(WorkerEvent(d.endpoint, d.variant, "failed", reason=str(exc)))
             return None
         except BaseException:  # cancelled (shutdown): the reservation and the count must not leak
-            self.ledger.release(worker_id)
+            node.release(worker_id)
             variant._spawn_failed("the start was cancelled")
             raise
         template_pid = ready.get("template_pid")
         slot = WorkerSlot(
-            connection, variant, d.memory_mb, self.clock.now(), float(ready.get("rss_mb", 0.0)),
+            connection,
+            variant,
+            d.memory_mb,
+            self.clock.now(),
+            float(ready.get("rss_mb", 0.0)),
             int(template_pid) if template_pid is not None else None,
             dict(ready.get("phases_ms") or {}),
+            node.node_id,
         )
-        if variant.retired:
-            self.ledger.release(worker_id)
+        if variant.retired or node.node_id not in self.nodes:
+            node.release(worker_id)
             variant._spawn_ready(None)
             connection.stop()
+            if not variant.retired:  # its node left just as it became ready
+                self._fill_floor(variant)
             return slot
         variant._spawn_ready(slot)
         connection.closed.add_done_callback(lambda _: self._on_closed(slot))
-        if self.templates is not None and template_pid is None and for_request:
-            self.templates.after_cold_start(variant.key, spec)
+        if templates is not None and template_pid is None and for_request:
+            templates.after_cold_start(variant.key, spec)
         setup_ms = float(ready.get("setup_ms", 0.0))
         self.observer.worker(
             WorkerEvent(
@@ -380,25 +462,51 @@ class Pool:
         self._schedule_scale_in(slot.last_used_s + self.idle_timeout_s)
         return slot
 
-    def _reserve(self, worker_id: str, variant: VariantPool) -> bool:
+    def _reserve(self, worker_id: str, variant: VariantPool, spread: bool) -> Node | None:
         memory_mb = variant.deployment.memory_mb
-        others = (v for v in self.variants.values() if v is not variant)
-        candidates = [slot.view() for v in others for slot in v.workers.values()]
-        # Templates go first (a worker is worth more than the means to start one), then idle workers.
-        templates = self.templates
-        if templates is not None and templates.make_room(memory_mb, keep=variant.key):
-            return self.ledger.reserve(worker_id, memory_mb)
-        template_mb = templates.droppable_mb(keep=variant.key) if templates is not None else 0
-        evictions = autoscaler.choose_evictions(memory_mb, self.ledger.free_mb + template_mb, candidates)
+        if len(self.nodes) == 1:  # one machine: no placement to decide, only evictions
+            node = self.nodes[self.local_node_id]
+            # Templates go first (a worker is worth more than the means to start one), then idle workers.
+            templates = self.templates
+            if templates is not None and templates.make_room(memory_mb, keep=variant.key):
+                return node if node.reserve(worker_id, variant.key, memory_mb) else None
+            template_mb = templates.droppable_mb(keep=variant.key) if templates is not None else 0
+            others = (v for v in self.variants.values() if v is not variant)
+            candidates = [slot.view() for v in others for slot in v.workers.values()]
+            evictions = autoscaler.choose_evictions(memory_mb, node.ledger.free_mb + template_mb, candidates)
+            if evictions is not None and templates is not None:
+                templates.drop_all(keep=variant.key, reason="evicted for memory")
+        else:  # templates live on the server's own node only, and are not weighed by placement
+            chosen = placement.choose_node(memory_mb, self._node_views(variant), spread=spread)
+            if chosen is None:
+                return None
+            node, evictions = self.nodes[chosen.node_id], chosen.evictions
         if evictions is None:
-            return False
-        if templates is not None:
-            templates.drop_all(keep=variant.key, reason="evicted for memory")
+            return None
         for evicted in evictions:
             slot = self._find(evicted)
             if slot is not None:
                 self._stop(slot, "stopped", reason="evicted for memory")
-        return self.ledger.reserve(worker_id, memory_mb)
+        return node if node.reserve(worker_id, variant.key, memory_mb) else None
+
+    def _node_views(self, variant: VariantPool) -> list[placement.NodeView]:
+        bundle = os.path.basename(variant.deployment.bundle_dir.rstrip("/"))
+        evictable: dict[str, list[autoscaler.WorkerView]] = {node_id: [] for node_id in self.nodes}
+        for other in self.variants.values():
+            if other is not variant:
+                for slot in other.workers.values():
+                    evictable.setdefault(slot.node_id, []).append(slot.view())
+        return [
+            placement.NodeView(
+                node.node_id,
+                node.ledger.free_mb,
+                node.holds(bundle),
+                node.count(variant.key),
+                tuple(evictable[node.node_id]),
+            )
+            for node in self.nodes.values()
+            if node.suspect_since_s is None
+        ]
 
     def _find(self, worker_id: str) -> WorkerSlot | None:
         for variant in self.variants.values():
@@ -416,7 +524,9 @@ class Pool:
         return True
 
     def _gone(self, slot: WorkerSlot, kind: str, reason: str, kill: bool) -> None:
-        self.ledger.release(slot.worker_id)
+        node = self.nodes.get(slot.node_id)
+        if node is not None:
+            node.release(slot.worker_id)
         if kill:
             slot.connection.kill()
         else:
@@ -431,6 +541,12 @@ class Pool:
 
     def _on_closed(self, slot: WorkerSlot) -> None:
         """The worker's socket closed: if we did not stop it, it crashed (supervision replaces it)."""
+        if slot.variant.workers.get(slot.worker_id) is not slot:
+            return  # we stopped it: its exit was expected
+        if slot.node_id != self.local_node_id and (node := self.nodes.get(slot.node_id)) is not None:
+            # A remote worker dying is often the first sign of its machine going: place nothing there
+            # until the node is heard from again (cluster/cluster.py pings it every poll).
+            node.suspect_since_s = time.monotonic()
         if self._stop(slot, "crashed", reason="worker exited unexpectedly"):
             log.warning("worker %s of %s exited unexpectedly", slot.worker_id, slot.variant.key)
             if not slot.variant.retired:

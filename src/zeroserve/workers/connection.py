@@ -7,6 +7,7 @@ import contextlib
 import itertools
 import os
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from zeroserve.workers.protocol import Header, encode, read_frame
@@ -29,10 +30,17 @@ class WorkerGone(Exception):
 
 class WorkerConnection:
     def __init__(
-        self, worker_id: str, pid: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+        self,
+        worker_id: str,
+        pid: int,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        killer: Callable[[int], None] | None = None,
     ) -> None:
         self.worker_id = worker_id
         self.pid = pid
+        # How to SIGKILL the process: os.kill here; through its node's agent for a worker on another machine.
+        self.killer = killer or _kill_local
         self._reader = reader
         self._writer = writer
         self._ids = itertools.count(1)
@@ -116,6 +124,10 @@ class WorkerConnection:
     def kill(self) -> None:
         """For a worker that must not finish what it is doing (over its memory, past its timeout)."""
         self._stopping = True
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(self.pid, signal.SIGKILL)
+        self.killer(self.pid)
         self._writer.close()
+
+
+def _kill_local(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)

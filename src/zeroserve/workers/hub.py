@@ -8,14 +8,21 @@ any still alive when it closes.
 Templates (workers/template.py) connect here too (role `template`): `build_template()` has the zygote fork
 one, and `spawn()` forks from the live template its spec names, or from the zygote when there is none or
 it fails to answer. Templates are made only where orphans are adopted (`templates_supported`).
+
+On a Ray cluster the hub also listens on TCP (`listen_tcp`) for workers on other machines: they connect
+here directly (no relay), and each hello must carry the per-server-start token, else it is refused.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
+import logging
 import os
 import secrets
+import socket
+from collections.abc import Awaitable, Callable
 
 from zeroserve.metrics.events import Observer
 from zeroserve.workers.connection import WorkerConnection
@@ -24,6 +31,9 @@ from zeroserve.workers.protocol import Header, read_frame
 from zeroserve.workers.spec import WorkerSpec
 from zeroserve.workers.supervisor import ZygoteSupervisor, ZygoteUnavailable, adopt_orphans, kill_quietly
 from zeroserve.workers.template_link import TemplateFailed, TemplateInfo, TemplateLink
+
+log = logging.getLogger("zeroserve.hub")
+HELLO_TIMEOUT_S = 10.0
 
 
 class SpawnFailed(Exception):
@@ -42,6 +52,8 @@ class WorkerHub:
         self._output = output
         self._ack_timeout_s = zygote_ack_timeout_s
         self._server: asyncio.Server | None = None
+        self._tcp_server: asyncio.Server | None = None
+        self._token = b""
         self.zygote: ZygoteSupervisor | None = None
         self._hellos: dict[str, asyncio.Future[WorkerConnection]] = {}
         self._template_hellos: dict[str, asyncio.Future[TemplateLink]] = {}
@@ -64,12 +76,41 @@ class WorkerHub:
     def zygote_pid(self) -> int | None:
         return self.zygote.pid if self.zygote is not None else None
 
+    async def listen_tcp(self, host: str, port: int, token: str) -> tuple[str, int]:
+        """Also accept workers of other machines on TCP (host, port); returns the bound address."""
+        self._token = token.encode()
+        self._tcp_server = await asyncio.start_server(self._on_tcp_connect, host, port)
+        bound: tuple[str, int] = self._tcp_server.sockets[0].getsockname()[:2]
+        return bound
+
+    async def _on_tcp_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            hello, _ = await asyncio.wait_for(read_frame(reader), HELLO_TIMEOUT_S)
+        except (asyncio.IncompleteReadError, ValueError, ConnectionError, TimeoutError):
+            writer.close()
+            return
+        token = str(hello.get("token", "")).encode()
+        if not self._token or not hmac.compare_digest(token, self._token) or hello.get("role") == "zygote":
+            log.warning("refused a worker connection from %s: bad token", writer.get_extra_info("peername"))
+            writer.close()
+            return
+        await self._dispatch(hello, reader, writer, local=False)
+
     async def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             hello, _ = await read_frame(reader)
         except (asyncio.IncompleteReadError, ValueError):
             writer.close()
             return
+        await self._dispatch(hello, reader, writer, local=True)
+
+    async def _dispatch(
+        self, hello: Header, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, local: bool
+    ) -> None:
         if hello.get("role") == "zygote" and self.zygote is not None:
             await self.zygote.serve(hello, reader, writer)
             return
@@ -91,7 +132,8 @@ class WorkerHub:
             writer.close()  # e.g. the twin of a spawn re-sent after its zygote died mid-fork: it exits on EOF
             return
         pid = int(hello["pid"])
-        self._track(pid)
+        if local:  # a remote pid is another machine's: its agent reaps it
+            self._track(pid)
         waiter.set_result(WorkerConnection(str(hello["worker_id"]), pid, reader, writer))
 
     def _track(self, pid: int) -> None:
@@ -116,15 +158,32 @@ class WorkerHub:
         ready header (setup_ms, rss_mb). From the template `spec.template` names if one is alive and answers,
         else from the zygote."""
         assert self.zygote is not None, "start() first"
+        zygote = self.zygote
+        template = self.templates.get(spec.template) if spec.template else None
+        loop = asyncio.get_running_loop()
+
+        async def fork(deadline: float) -> None:
+            ack_s = max(0.0, min(self._ack_timeout_s, deadline - loop.time()))
+            if template is None or not await template.fork(spec, ack_s):
+                await zygote.request_spawn(spec.worker_id, spec.to_json(), deadline)
+
+        return await self.spawn_with(spec, timeout_s, fork)
+
+    async def spawn_with(
+        self,
+        spec: WorkerSpec,
+        timeout_s: float,
+        request: Callable[[float], Awaitable[None]],
+        killer: Callable[[int], None] | None = None,
+    ) -> tuple[WorkerConnection, Header]:
+        """Have `request(deadline)` fork the worker somewhere (this machine's zygote, or another node's
+        agent), then wait for its hello here and for its model to load. `killer`: how to kill it."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
         waiter: asyncio.Future[WorkerConnection] = loop.create_future()
         self._hellos[spec.worker_id] = waiter
-        template = self.templates.get(spec.template) if spec.template else None
         try:
-            ack_s = max(0.0, min(self._ack_timeout_s, deadline - loop.time()))
-            if template is None or not await template.fork(spec, ack_s):
-                await self.zygote.request_spawn(spec.worker_id, spec.to_json(), deadline)
+            await request(deadline)
             connection = await asyncio.wait_for(waiter, max(0.0, deadline - loop.time()))
         except ZygoteUnavailable as exc:
             raise SpawnFailed(str(exc)) from None
@@ -132,6 +191,8 @@ class WorkerHub:
             raise SpawnFailed(f"worker {spec.worker_id} did not start within {timeout_s:.0f} s") from None
         finally:
             self._hellos.pop(spec.worker_id, None)
+        if killer is not None:
+            connection.killer = killer
         try:
             ready = await asyncio.wait_for(connection.wait_ready(), max(0.0, deadline - loop.time()))
         except TimeoutError:
@@ -204,3 +265,5 @@ class WorkerHub:
             kill_quietly(pid)
         if self._server is not None:
             self._server.close()
+        if self._tcp_server is not None:
+            self._tcp_server.close()

@@ -217,6 +217,10 @@ class ZygoteSupervisor:
                 waits += [asyncio.shield(zygote.ready), asyncio.shield(zygote.died)]
             await asyncio.wait(waits, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
 
+    async def wait_ready(self, deadline_s: float) -> None:
+        """Until a zygote can take spawn requests; ZygoteUnavailable past the deadline."""
+        await self._ready(deadline_s)
+
     async def request_spawn(
         self, worker_id: str, spec: Header, deadline_s: float, role: str = "worker"
     ) -> None:

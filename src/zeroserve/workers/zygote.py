@@ -10,6 +10,10 @@ them in its endpoint's log group; the zygote's own output (its startup errors) s
 A spawn with role `template` forks a template instead (workers/template.py): a process that loads one bundle
 and then forks that variant's workers itself, through `_become_worker` as here. Templates exist only when the
 server adopts orphans, so that a worker never dies with the template it came from.
+
+On another machine of a Ray cluster the zygote belongs to that node's agent (zeroserve/cluster/agent.py):
+its workers then connect over TCP to the server (ZEROSERVE_WORKER_CONNECT, "tcp:host:port") and present the
+server's token (ZEROSERVE_WORKER_TOKEN) in their hellos.
 """
 
 from __future__ import annotations
@@ -52,10 +56,23 @@ def preimport() -> None:
     import zeroserve.workers.worker  # noqa: F401
 
 
+# Set from the environment in main(), then dropped from it, so the model's code does not find it there.
+_worker_token = ""
+
+
 def connect(address: str) -> socket.socket:
+    if address.startswith("tcp:"):  # a worker on another machine than the server
+        host, _, port = address[4:].rpartition(":")
+        sock = socket.create_connection((host, int(port)))
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.connect(address)
     return sock
+
+
+def _hello(fields: Header) -> Header:
+    return {**fields, "token": _worker_token} if _worker_token else fields
 
 
 # Address space a worker may add beyond what it maps at fork, per MB of MemorySizeInMB. Virtual size
@@ -96,13 +113,15 @@ def _redirect_output(address: str, spec: WorkerSpec) -> None:
     print() is on its way at once, and none waits in a buffer that os._exit() or a kill would discard."""
     sock = connect(address)
     FrameSocket(sock).send(
-        {
-            "type": "hello",
-            "role": "output",
-            "worker_id": spec.worker_id,
-            "endpoint": spec.endpoint,
-            "variant": spec.variant,
-        }
+        _hello(
+            {
+                "type": "hello",
+                "role": "output",
+                "worker_id": spec.worker_id,
+                "endpoint": spec.endpoint,
+                "variant": spec.variant,
+            }
+        )
     )
     os.dup2(sock.fileno(), 1)
     os.dup2(sock.fileno(), 2)
@@ -137,7 +156,9 @@ def _become_worker(
             die_with_parent()
         _limit_memory(spec.memory_mb)
         channel = FrameSocket(connect(address))
-        channel.send({"type": "hello", "role": "worker", "worker_id": spec.worker_id, "pid": os.getpid()})
+        channel.send(
+            _hello({"type": "hello", "role": "worker", "worker_id": spec.worker_id, "pid": os.getpid()})
+        )
         phases["connect"] = (time.perf_counter() - forked_at) * 1000 - phases["fork"]
         from zeroserve.workers.worker import serve
 
@@ -171,7 +192,7 @@ def _become_template(address: str, spec: WorkerSpec, server_pid: int) -> NoRetur
         os._exit(1)
 
 
-def run(address: str, server_pid: int | None) -> None:
+def run(address: str, server_pid: int | None, worker_address: str = "") -> None:
     die_with_parent()
     preimport()
     # Move everything imported so far out of the collector's sight: a forked worker's garbage collections
@@ -195,10 +216,11 @@ def run(address: str, server_pid: int | None) -> None:
             pid = os.fork()
             if pid == 0:
                 control.close()
+                worker_connect = worker_address or address
                 if as_template:
                     assert server_pid is not None
-                    _become_template(address, spec, server_pid)
-                _become_worker(address, spec, server_pid, forked_at)
+                    _become_template(worker_connect, spec, server_pid)
+                _become_worker(worker_connect, spec, server_pid, forked_at)
             channel.send({"type": "spawned", "worker_id": spec.worker_id})
     # The server closed us: take every worker we forked down with us (they share our process group).
     os.killpg(os.getpgid(0), signal.SIGKILL)
@@ -211,7 +233,10 @@ def main() -> None:
     # Set by the server when it adopts orphans (PR_SET_CHILD_SUBREAPER): workers then detach from us.
     adopt = os.environ.get("ZEROSERVE_ADOPT_WORKERS") == "1" and os.environ.get("ZEROSERVE_SERVER_PID")
     server_pid = int(os.environ["ZEROSERVE_SERVER_PID"]) if adopt else None
-    run(address.replace("@", "\0", 1) if address.startswith("@") else address, server_pid)
+    global _worker_token
+    _worker_token = os.environ.pop("ZEROSERVE_WORKER_TOKEN", "")
+    worker_address = os.environ.get("ZEROSERVE_WORKER_CONNECT", "")
+    run(address.replace("@", "\0", 1) if address.startswith("@") else address, server_pid, worker_address)
 
 
 if __name__ == "__main__":

@@ -97,6 +97,19 @@ function renderEndpoints(data, colorOf) {
   replaceRows(document.querySelector("#endpoints tbody"), rows, 14, "no endpoints yet");
 }
 
+// Nodes: one row ("local") on one machine; every Ray node on a cluster (docs/cluster.md).
+function renderNodes(data) {
+  const nodes = (data.live && data.live.nodes) || [];
+  const rows = nodes.map((n) => {
+    const row = el("tr");
+    const id = n.node_id.length > 16 ? n.node_id.slice(0, 12) + "…" : n.node_id;
+    row.append(td(id), td(n.role || ""), td(n.address), td(fmtInt(n.workers), "num"),
+      td(`${fmtInt(n.memory_reserved_mb)} / ${fmtInt(n.memory_total_mb)} MB`, "num"));
+    return row;
+  });
+  replaceRows(document.querySelector("#nodes tbody"), rows, 5, "none");
+}
+
 function renderErrors(data) {
   const rows = data.errors.slice(0, 20).map((e) => {
     const row = el("tr");
@@ -184,6 +197,7 @@ function render(data) {
   renderTotals(data);
   renderEndpoints(data, colorOf);
   renderCharts(data, colorOf);
+  renderNodes(data);
   renderErrors(data);
   document.getElementById("updated").textContent = "updated " + new Date().toLocaleTimeString("en-GB");
 }
