@@ -23,8 +23,8 @@ from zeroserve.errors import ArtifactError
 
 log = logging.getLogger("zeroserve.deploy")
 
-# 2: int8 chosen by the fidelity gate, truncation off by default.
-BUNDLE_FORMAT = 2
+# 2: int8 chosen by the fidelity gate, truncation off by default. 3: the gate also tries blockwise int8.
+BUNDLE_FORMAT = 3
 
 
 @dataclass(frozen=True)
@@ -69,11 +69,14 @@ def _log_decision(bundle_dir: Path) -> None:
         return
     quantization = manifest.get("quantization") or {}
     if quantization:
+        served = str(quantization.get("served"))
+        if quantization.get("scheme") and served == "int8":
+            served += f" ({quantization['scheme']})"
         log.info(
             "bundle %s serves %s %s: %s",
             bundle_dir.name,
             manifest.get("runtime"),
-            quantization.get("served"),
+            served,
             quantization.get("reason"),
         )
 
