@@ -31,7 +31,8 @@ BUNDLE_FORMAT = 3
 class BundleOptions:
     runtime: str = "onnx"
     task: str | None = None
-    # "auto": int8 only if it passes the deploy-time fidelity gate; "true"/"false" force int8/fp32.
+    # "auto": int8 only if a scheme passes the deploy-time fidelity gate; "true"/"false" force int8/fp32;
+    # "dynamic"/"blockwise" force that int8 scheme (runtimes/convert.py).
     quantize: str = "auto"
     # Truncate over-long inputs unless a request says otherwise (the toolkit refuses them: 400).
     truncation: bool = False
@@ -41,14 +42,25 @@ class BundleOptions:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> BundleOptions:
         """From the model's Environment. Unset, ZEROSERVE_QUANTIZE lets the fidelity gate choose int8 or
-        fp32; true/false force one. ZEROSERVE_TRUNCATION=true truncates over-long inputs by default."""
+        fp32; true/false force one, dynamic/blockwise force that int8 scheme. ZEROSERVE_TRUNCATION=true
+        truncates over-long inputs by default."""
         return cls(
             runtime=env.get("ZEROSERVE_RUNTIME") or os.environ.get("ZEROSERVE_RUNTIME") or "onnx",
             task=env.get("HF_TASK") or None,
-            quantize=_switch(env.get("ZEROSERVE_QUANTIZE"), "auto"),
+            quantize=_quantize_setting(env.get("ZEROSERVE_QUANTIZE")),
             truncation=_switch(env.get("ZEROSERVE_TRUNCATION"), "false") == "true",
             program=env.get("SAGEMAKER_PROGRAM") or None,
         )
+
+
+# The int8 schemes ZEROSERVE_QUANTIZE may name (runtimes/convert.py INT8_SCHEMES; not imported: the server
+# process must not import the conversion stack).
+_INT8_SCHEMES = ("dynamic", "blockwise")
+
+
+def _quantize_setting(value: str | None) -> str:
+    text = (value or "").strip().lower()
+    return text if text in _INT8_SCHEMES else _switch(value, "auto")
 
 
 def _switch(value: str | None, default: str) -> str:

@@ -62,17 +62,21 @@ def build_bundle(
     *,
     task: str | None = None,
     runtime: str = RUNTIME_ONNX,
-    quantize: bool | None = None,
+    quantize: bool | str | None = None,
     truncation: bool = False,
     env: Mapping[str, str] | None = None,
 ) -> BundleManifest:
     """Convert `source_dir` into `bundle_dir` (replacing any previous bundle there, atomically).
-    `quantize`: True or False forces int8 or fp32; None (the default) serves int8 only if it passes the
-    fidelity gate. `truncation`: truncate over-long inputs by default (the model's ZEROSERVE_TRUNCATION)."""
+    `quantize`: True or False forces int8 (dynamic) or fp32, an int8 scheme's name ("dynamic", "blockwise")
+    forces that scheme; None (the default) serves int8 only if a scheme passes the fidelity gate.
+    `truncation`: truncate over-long inputs by default (the model's ZEROSERVE_TRUNCATION)."""
     started_s = time.perf_counter()
     env = dict(env or {})
     if runtime not in (RUNTIME_ONNX, RUNTIME_TORCH):
         raise ArtifactError(f"unknown runtime {runtime!r}; use onnx or torch")
+    if isinstance(quantize, str) and quantize not in convert.INT8_SCHEMES:
+        schemes = ", ".join(convert.INT8_SCHEMES)
+        raise ArtifactError(f"unknown int8 scheme {quantize!r}; use true, false or one of {schemes}")
     config = _read_config(source_dir)
     try:
         task = t.normalize_task(task) if task else t.infer_task(config, env)
@@ -110,7 +114,7 @@ def _build_into(
     config: Mapping[str, Any],
     task: str,
     runtime: str,
-    quantize: bool | None,
+    quantize: bool | str | None,
     env: Mapping[str, str],
 ) -> BundleManifest:
     tokenizer_info = _write_tokenizer(source_dir, work / "tokenizer.json")
@@ -162,10 +166,10 @@ def _build_into(
 
 
 def _convert_to_onnx(
-    work: Path, model: Any, task: str, manifest: BundleManifest, quantize: bool | None
+    work: Path, model: Any, task: str, manifest: BundleManifest, quantize: bool | str | None
 ) -> dict[str, Any]:
-    """Export, then int8 or not: `quantize` True/False forces it (ZEROSERVE_QUANTIZE), None lets the
-    fidelity gate decide. Returns the decision for the manifest."""
+    """Export, then int8 or not: `quantize` True/False or a scheme's name forces it (ZEROSERVE_QUANTIZE),
+    None lets the fidelity gate decide. Returns the decision for the manifest."""
     encoder = TextEncoder.from_file(
         work / "tokenizer.json",
         max_length=manifest.max_length,
@@ -182,16 +186,18 @@ def _convert_to_onnx(
     if quantize is False:
         decision = {"mode": "off", "served": "fp32", "reason": "ZEROSERVE_QUANTIZE=false"}
         chosen = _optimized(fp32)
-    elif quantize is True:
-        chosen = _int8(fp32, scratch, convert.DYNAMIC)
+    elif quantize is None:
+        decision, chosen = _gate(work, manifest, fp32, scratch)
+    else:
+        scheme = convert.DYNAMIC if quantize is True else quantize
+        chosen = _int8(fp32, scratch, scheme)
+        setting = "true" if quantize is True else scheme
         decision = {
             "mode": "forced",
             "served": "int8",
-            "scheme": convert.DYNAMIC,
-            "reason": "ZEROSERVE_QUANTIZE=true",
+            "scheme": scheme,
+            "reason": f"ZEROSERVE_QUANTIZE={setting}",
         }
-    else:
-        decision, chosen = _gate(work, manifest, fp32, scratch)
     os.replace(chosen, work / MODEL_FILE)
     # Open the final file exactly as a worker will, so a bundle that cannot load never gets published.
     convert.run_onnx(work / MODEL_FILE, sample, disable_optimizations=True)
@@ -427,9 +433,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runtime", choices=(RUNTIME_ONNX, RUNTIME_TORCH), default=RUNTIME_ONNX)
     parser.add_argument(
         "--quantize",
-        choices=("auto", "true", "false"),
+        choices=("auto", "true", "false", *convert.INT8_SCHEMES),
         default="auto",
-        help="int8 weights: auto = only if int8 passes the fidelity gate (default), true/false force it",
+        help="int8 weights: auto = only if an int8 scheme passes the fidelity gate (default), true/false "
+        "force int8 (dynamic) or fp32, dynamic/blockwise force that int8 scheme",
     )
     parser.add_argument("--no-quantize", action="store_true", help="same as --quantize false")
     parser.add_argument("--truncation", action="store_true", help="truncate over-long inputs by default")
@@ -446,7 +453,7 @@ def main(argv: list[str] | None = None) -> int:
                 runtime=args.runtime,
                 quantize=False
                 if args.no_quantize
-                else {"auto": None, "true": True, "false": False}[args.quantize],
+                else {"auto": None, "true": True, "false": False}.get(args.quantize, args.quantize),
                 truncation=args.truncation,
                 env=os.environ,
             )

@@ -13,6 +13,8 @@ import onnx
 import pytest
 
 from models import make_tiny_bert, minilm_dir
+from zeroserve.control.bundles import BundleOptions
+from zeroserve.errors import ArtifactError
 from zeroserve.runtimes import fidelity
 from zeroserve.runtimes.export import build_bundle
 from zeroserve.runtimes.manifest import read_manifest
@@ -183,3 +185,23 @@ def test_a_gate_that_cannot_run_serves_fp32_and_says_why(
     assert manifest.runtime == "onnx" and not manifest.quantized
     assert manifest.quantization["served"] == "fp32"
     assert "could not run (RuntimeError: probe set exploded)" in manifest.quantization["reason"]
+
+
+def test_zeroserve_quantize_may_name_the_int8_scheme(tmp_path: Path) -> None:
+    assert BundleOptions.from_env({"ZEROSERVE_QUANTIZE": " Blockwise"}).quantize == "blockwise"
+    assert BundleOptions.from_env({"ZEROSERVE_QUANTIZE": "dynamic"}).quantize == "dynamic"
+    assert BundleOptions.from_env({"ZEROSERVE_QUANTIZE": "1"}).quantize == "true"
+    assert BundleOptions.from_env({"ZEROSERVE_QUANTIZE": "int4"}).quantize == "auto"
+    source = make_tiny_bert(tmp_path / "src")
+    manifest = build_bundle(source, tmp_path / "bundle", quantize="blockwise")
+    assert manifest.quantized and manifest.quantization == {
+        "mode": "forced",
+        "served": "int8",
+        "scheme": "blockwise",
+        "reason": "ZEROSERVE_QUANTIZE=blockwise",
+    }
+    ops = {node.op_type for node in onnx.load(str(tmp_path / "bundle" / "model.onnx")).graph.node}
+    assert "MatMulNBits" in ops and "MatMulInteger" not in ops
+    with pytest.raises(ArtifactError, match="unknown int8 scheme 'int4'"):
+        build_bundle(source, tmp_path / "other", quantize="int4")
+    assert not (tmp_path / "other").exists()
