@@ -93,6 +93,40 @@ def test_blockwise_follows_fp32_far_more_closely_than_dynamic(minilm_graphs: dic
     assert blockwise >= 0.995 > dynamic
 
 
+def test_dynamic_replaces_weight_matmuls_and_embedding_tables(minilm_graphs: dict[str, Path]) -> None:
+    ops = _ops(minilm_graphs["dynamic"])
+    assert ops.count("DynamicQuantizeMatMul") == 36
+    # word, position and token-type embeddings: uint8 tables looked up, then dequantized
+    assert ops.count("DequantizeLinear") == 3
+    tables = [
+        i for i in onnx.load(str(minilm_graphs["dynamic"])).graph.initializer if i.name.endswith("_table")
+    ]
+    assert len(tables) == 3 and all(t.data_type == onnx.TensorProto.UINT8 for t in tables)
+
+
+def test_dynamic_computes_what_onnxruntimes_quantize_dynamic_computes(
+    minilm_graphs: dict[str, Path], tmp_path: Path
+) -> None:
+    import onnx as onnx_module
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    reference = tmp_path / "ort.onnx"
+    extra = {"DefaultTensorType": onnx_module.TensorProto.FLOAT}
+    quantize_dynamic(
+        minilm_graphs["prepared"],
+        reference,
+        per_channel=True,
+        weight_type=QuantType.QInt8,
+        extra_options=extra,
+    )
+    feeds = dict(np.load(minilm_graphs["feeds"]))
+    ours, theirs, fp32 = (
+        convert.run_onnx(p, feeds)[0] for p in (minilm_graphs["dynamic"], reference, minilm_graphs["fp32"])
+    )
+    # Equal up to float rounding, against a quantization error ~100x larger.
+    assert np.abs(ours - theirs).max() < 0.02 * np.abs(theirs - fp32).max()
+
+
 def test_an_unknown_scheme_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown int8 scheme 'int4'"):
         convert.quantize_int8(tmp_path / "in.onnx", tmp_path / "out.onnx", "int4")
