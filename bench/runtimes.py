@@ -59,7 +59,12 @@ def previous_int8_bundle(source: ModelSource) -> Path:
     sample = convert.sample_inputs(lambda texts: encoder.encode(texts).arrays, manifest.input_names)
     model = convert.load_torch_model(source.checkpoint, manifest.task)
     convert.export_onnx(model, manifest.task, sample, scratch / "raw.onnx")
-    convert.quantize_int8(scratch / "raw.onnx", scratch / "int8.onnx", convert.DYNAMIC)
+    # Exactly the old convert.quantize_int8: onnxruntime's quantize_dynamic on the raw export.
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(
+        scratch / "raw.onnx", scratch / "int8.onnx", per_channel=True, weight_type=QuantType.QInt8
+    )
     convert.optimize(scratch / "int8.onnx", scratch / "model.onnx")
     for name in ("raw.onnx", "int8.onnx"):
         (scratch / name).unlink()
