@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from zeroserve.control.environment import INT8_SCHEMES
 from zeroserve.errors import ArtifactError
 
 log = logging.getLogger("zeroserve.deploy")
@@ -53,14 +54,11 @@ class BundleOptions:
         )
 
 
-# The int8 schemes ZEROSERVE_QUANTIZE may name (runtimes/convert.py INT8_SCHEMES; not imported: the server
-# process must not import the conversion stack).
-_INT8_SCHEMES = ("dynamic", "blockwise")
-
-
 def _quantize_setting(value: str | None) -> str:
+    """ZEROSERVE_QUANTIZE: an int8 scheme's name (checked at CreateModel, control/environment.py), else an
+    on/off switch, else auto."""
     text = (value or "").strip().lower()
-    return text if text in _INT8_SCHEMES else _switch(value, "auto")
+    return text if text in INT8_SCHEMES else _switch(value, "auto")
 
 
 def _switch(value: str | None, default: str) -> str:
