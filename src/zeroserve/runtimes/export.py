@@ -199,8 +199,10 @@ def _convert_to_onnx(
             "reason": f"ZEROSERVE_QUANTIZE={setting}",
         }
     os.replace(chosen, work / MODEL_FILE)
-    # Open the final file exactly as a worker will, so a bundle that cannot load never gets published.
-    convert.run_onnx(work / MODEL_FILE, sample, disable_optimizations=True)
+    if "report" not in decision:
+        # Open the final file exactly as a worker will, so a bundle that cannot load never gets published.
+        # (A gate that reported has already done so: it judged this very file through a worker's pipeline.)
+        convert.run_onnx(work / MODEL_FILE, sample, disable_optimizations=True)
     shutil.rmtree(scratch)
     return decision
 
