@@ -180,11 +180,17 @@ def _exporter_key() -> str:
     return digest.hexdigest()[:12]
 
 
-def bundle(source: ModelSource, runtime: str = "onnx", quantize: bool = True) -> Path:
-    """A zeroserve bundle of `source` (what a worker loads), built by `build_bundle` and cached."""
+def bundle(source: ModelSource, runtime: str = "onnx", quantize: bool | str | None = True) -> Path:
+    """A zeroserve bundle of `source` (what a worker loads), built by `build_bundle` and cached.
+    `quantize` as build_bundle takes it: True/False, an int8 scheme's name, or None (the fidelity gate's
+    choice, what a default deploy serves)."""
     from zeroserve.runtimes.export import build_bundle
 
-    kind = "int8" if runtime == "onnx" and quantize else "fp32" if runtime == "onnx" else "torch"
+    if runtime != "onnx":
+        kind = "torch"
+    else:
+        named = {True: "int8", False: "fp32", None: "gate"}
+        kind = named.get(quantize, f"int8-{quantize}")
     folder = cache_root() / "bundles" / f"{source.checkpoint.name}-{kind}-{_exporter_key()}"
     if not (folder / "bundle.json").is_file():
         print(f"bench: converting {source.name} to a {kind} bundle...", flush=True)

@@ -19,19 +19,21 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from zeroserve.control.environment import INT8_SCHEMES
 from zeroserve.errors import ArtifactError
 
 log = logging.getLogger("zeroserve.deploy")
 
-# 2: int8 chosen by the fidelity gate, truncation off by default.
-BUNDLE_FORMAT = 2
+# 2: int8 chosen by the fidelity gate, truncation off by default. 3: the gate also tries blockwise int8.
+BUNDLE_FORMAT = 3
 
 
 @dataclass(frozen=True)
 class BundleOptions:
     runtime: str = "onnx"
     task: str | None = None
-    # "auto": int8 only if it passes the deploy-time fidelity gate; "true"/"false" force int8/fp32.
+    # "auto": int8 only if a scheme passes the deploy-time fidelity gate; "true"/"false" force int8/fp32;
+    # "dynamic"/"blockwise" force that int8 scheme (runtimes/convert.py).
     quantize: str = "auto"
     # Truncate over-long inputs unless a request says otherwise (the toolkit refuses them: 400).
     truncation: bool = False
@@ -41,14 +43,22 @@ class BundleOptions:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> BundleOptions:
         """From the model's Environment. Unset, ZEROSERVE_QUANTIZE lets the fidelity gate choose int8 or
-        fp32; true/false force one. ZEROSERVE_TRUNCATION=true truncates over-long inputs by default."""
+        fp32; true/false force one, dynamic/blockwise force that int8 scheme. ZEROSERVE_TRUNCATION=true
+        truncates over-long inputs by default."""
         return cls(
             runtime=env.get("ZEROSERVE_RUNTIME") or os.environ.get("ZEROSERVE_RUNTIME") or "onnx",
             task=env.get("HF_TASK") or None,
-            quantize=_switch(env.get("ZEROSERVE_QUANTIZE"), "auto"),
+            quantize=_quantize_setting(env.get("ZEROSERVE_QUANTIZE")),
             truncation=_switch(env.get("ZEROSERVE_TRUNCATION"), "false") == "true",
             program=env.get("SAGEMAKER_PROGRAM") or None,
         )
+
+
+def _quantize_setting(value: str | None) -> str:
+    """ZEROSERVE_QUANTIZE: an int8 scheme's name (checked at CreateModel, control/environment.py), else an
+    on/off switch, else auto."""
+    text = (value or "").strip().lower()
+    return text if text in INT8_SCHEMES else _switch(value, "auto")
 
 
 def _switch(value: str | None, default: str) -> str:
@@ -69,11 +79,14 @@ def _log_decision(bundle_dir: Path) -> None:
         return
     quantization = manifest.get("quantization") or {}
     if quantization:
+        served = str(quantization.get("served"))
+        if quantization.get("scheme") and served == "int8":
+            served += f" ({quantization['scheme']})"
         log.info(
             "bundle %s serves %s %s: %s",
             bundle_dir.name,
             manifest.get("runtime"),
-            quantization.get("served"),
+            served,
             quantization.get("reason"),
         )
 

@@ -62,14 +62,18 @@ def _boolean(raw: str) -> bool:
     raise BadValue(f"one of {', '.join(_TRUE + _FALSE)}")
 
 
+INT8_SCHEMES = ("dynamic", "blockwise")  # runtimes/convert.py INT8_SCHEMES
+
+
 def _quantize(raw: str) -> str:
-    """auto (the fidelity gate decides), or a boolean forcing int8 / fp32."""
-    if raw.strip().lower() == "auto":
-        return "auto"
+    """auto (the fidelity gate decides), an int8 scheme forcing it, or a boolean forcing int8 / fp32."""
+    lowered = raw.strip().lower()
+    if lowered == "auto" or lowered in INT8_SCHEMES:
+        return lowered
     try:
         return "true" if _boolean(raw) else "false"
     except BadValue:
-        raise BadValue(f"auto or one of {', '.join(_TRUE + _FALSE)}") from None
+        raise BadValue(f"auto, {', '.join(INT8_SCHEMES)} or one of {', '.join(_TRUE + _FALSE)}") from None
 
 
 def _runtime(raw: str) -> str:

@@ -26,7 +26,8 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -61,17 +62,21 @@ def build_bundle(
     *,
     task: str | None = None,
     runtime: str = RUNTIME_ONNX,
-    quantize: bool | None = None,
+    quantize: bool | str | None = None,
     truncation: bool = False,
     env: Mapping[str, str] | None = None,
 ) -> BundleManifest:
     """Convert `source_dir` into `bundle_dir` (replacing any previous bundle there, atomically).
-    `quantize`: True or False forces int8 or fp32; None (the default) serves int8 only if it passes the
-    fidelity gate. `truncation`: truncate over-long inputs by default (the model's ZEROSERVE_TRUNCATION)."""
+    `quantize`: True or False forces int8 (dynamic) or fp32, an int8 scheme's name ("dynamic", "blockwise")
+    forces that scheme; None (the default) serves int8 only if a scheme passes the fidelity gate.
+    `truncation`: truncate over-long inputs by default (the model's ZEROSERVE_TRUNCATION)."""
     started_s = time.perf_counter()
     env = dict(env or {})
     if runtime not in (RUNTIME_ONNX, RUNTIME_TORCH):
         raise ArtifactError(f"unknown runtime {runtime!r}; use onnx or torch")
+    if isinstance(quantize, str) and quantize not in convert.INT8_SCHEMES:
+        schemes = ", ".join(convert.INT8_SCHEMES)
+        raise ArtifactError(f"unknown int8 scheme {quantize!r}; use true, false or one of {schemes}")
     config = _read_config(source_dir)
     try:
         task = t.normalize_task(task) if task else t.infer_task(config, env)
@@ -109,7 +114,7 @@ def _build_into(
     config: Mapping[str, Any],
     task: str,
     runtime: str,
-    quantize: bool | None,
+    quantize: bool | str | None,
     env: Mapping[str, str],
 ) -> BundleManifest:
     tokenizer_info = _write_tokenizer(source_dir, work / "tokenizer.json")
@@ -161,10 +166,10 @@ def _build_into(
 
 
 def _convert_to_onnx(
-    work: Path, model: Any, task: str, manifest: BundleManifest, quantize: bool | None
+    work: Path, model: Any, task: str, manifest: BundleManifest, quantize: bool | str | None
 ) -> dict[str, Any]:
-    """Export, then int8 or not: `quantize` True/False forces it (ZEROSERVE_QUANTIZE), None lets the
-    fidelity gate decide. Returns the decision for the manifest."""
+    """Export, then int8 or not: `quantize` True/False or a scheme's name forces it (ZEROSERVE_QUANTIZE),
+    None lets the fidelity gate decide. Returns the decision for the manifest."""
     encoder = TextEncoder.from_file(
         work / "tokenizer.json",
         max_length=manifest.max_length,
@@ -180,52 +185,138 @@ def _convert_to_onnx(
     decision: dict[str, Any]
     if quantize is False:
         decision = {"mode": "off", "served": "fp32", "reason": "ZEROSERVE_QUANTIZE=false"}
+        chosen = _optimized(fp32)
+    elif quantize is None:
+        decision, chosen = _gate(work, manifest, fp32, scratch)
     else:
-        int8 = scratch / "model.int8.onnx"
-        convert.quantize_int8(fp32, int8)
-        if quantize is True:
-            decision = {"mode": "forced", "served": "int8", "reason": "ZEROSERVE_QUANTIZE=true"}
-        else:
-            decision = _gate(work, manifest, fp32, int8)
-    chosen = scratch / f"model.{decision['served']}.onnx"
-    convert.optimize(chosen, work / MODEL_FILE)
-    # Open the final file exactly as a worker will, so a bundle that cannot load never gets published.
-    convert.run_onnx(work / MODEL_FILE, sample, disable_optimizations=True)
+        scheme = convert.DYNAMIC if quantize is True else quantize
+        chosen = _int8(fp32, scratch, scheme)
+        setting = "true" if quantize is True else scheme
+        decision = {
+            "mode": "forced",
+            "served": "int8",
+            "scheme": scheme,
+            "reason": f"ZEROSERVE_QUANTIZE={setting}",
+        }
+    os.replace(chosen, work / MODEL_FILE)
+    if "report" not in decision:
+        # Open the final file exactly as a worker will, so a bundle that cannot load never gets published.
+        # (A gate that reported has already done so: it judged this very file through a worker's pipeline.)
+        convert.run_onnx(work / MODEL_FILE, sample, disable_optimizations=True)
     shutil.rmtree(scratch)
     return decision
 
 
-def _gate(work: Path, manifest: BundleManifest, fp32: Path, int8: Path) -> dict[str, Any]:
-    """The fidelity gate's decision. A gate that cannot run keeps the safe choice, fp32, and says why."""
-    try:
-        report = _fidelity(work, manifest, fp32, int8)
-    except Exception as exc:
-        reason = f"the int8 fidelity gate could not run ({type(exc).__name__}: {exc}); serving fp32 ONNX"
-        return {"mode": "gate", "served": "fp32", "reason": _one_line(reason)}
+def _optimized(path: Path) -> Path:
+    """`path`'s graph fully optimized once, saved beside it: the gate and the workers open it as is."""
+    out = path.with_suffix(".opt.onnx")
+    convert.optimize(path, out)
+    return out
+
+
+def _int8(fp32: Path, scratch: Path, scheme: str) -> Path:
+    """The optimized int8 graph of `scheme`, quantized from the fused fp32 graph (made once)."""
+    prepared = scratch / "model.prepared.onnx"
+    if not prepared.is_file():
+        convert.prepare(fp32, prepared)
+    candidate = scratch / f"model.int8-{scheme}.onnx"
+    convert.quantize_int8(prepared, candidate, scheme)
+    return _optimized(candidate)
+
+
+def _gate(work: Path, manifest: BundleManifest, fp32: Path, scratch: Path) -> tuple[dict[str, Any], Path]:
+    """The fidelity gate's decision and the (optimized) file to serve: each int8 scheme in turn, fastest
+    first, until one passes; fp32 if none does. A gate that cannot run keeps the safe choice, fp32, and
+    says why. The fp32 reference is optimized and answers the probes in a second thread while the first
+    int8 candidate is built (onnxruntime releases the GIL; quantization is mostly numpy)."""
+    tried: list[dict[str, Any]] = []
+    reasons: list[str] = []
+    report: fidelity.FidelityReport | None = None
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="zeroserve-gate") as pool:
+        reference = pool.submit(lambda: _Judge(work, manifest, _optimized(fp32)))
+        try:
+            for scheme in convert.INT8_SCHEMES:
+                candidate = _int8(fp32, scratch, scheme)
+                judge = reference.result()
+                report = judge.measure(candidate)
+                tried.append(
+                    {"scheme": scheme, "passed": report.passed, "metrics": report.to_dict()["metrics"]}
+                )
+                reasons.append(f"{scheme} " + report.summary())
+                if report.passed:
+                    return {
+                        "mode": "gate",
+                        "served": "int8",
+                        "scheme": scheme,
+                        "reason": _one_line("; ".join(reasons)),
+                        "report": report.to_dict(),
+                        "tried": tried,
+                        "gate_s": round(judge.elapsed_s, 3),
+                    }, candidate
+        except Exception as exc:
+            reason = f"the int8 fidelity gate could not run ({type(exc).__name__}: {exc}); serving fp32 ONNX"
+            return {"mode": "gate", "served": "fp32", "reason": _one_line(reason)}, _optimized(fp32)
+    assert report is not None
     return {
         "mode": "gate",
-        "served": "int8" if report.passed else "fp32",
-        "reason": report.summary() + ("" if report.passed else "; serving fp32 ONNX"),
+        "served": "fp32",
+        "reason": _one_line("; ".join(reasons) + "; serving fp32 ONNX"),
         "report": report.to_dict(),
-    }
+        "tried": tried,
+        "gate_s": round(judge.elapsed_s, 3),
+    }, judge.reference_path
 
 
-def _fidelity(work: Path, manifest: BundleManifest, fp32: Path, int8: Path) -> fidelity.FidelityReport:
-    """int8 against fp32 through the serving pipeline, on the task's probe set."""
-    from zeroserve.runtimes.loader import load_encoder, task_context
-    from zeroserve.runtimes.onnx import OnnxModel
+class _Judge:
+    """int8 candidates against fp32 through the serving pipeline, on the task's probe set. The fp32
+    answers are computed once (here, on construction), however many candidates are judged."""
 
-    # Probes are judged with truncation on, so an over-long probe is compared rather than refused.
-    gate_manifest = replace(manifest, truncation=True)
+    def __init__(self, work: Path, manifest: BundleManifest, reference_path: Path) -> None:
+        started = time.perf_counter()
+        self.work, self.manifest, self.reference_path = work, manifest, reference_path
+        # Probes are judged with truncation on, so an over-long probe is compared rather than refused.
+        self.gate_manifest = replace(manifest, truncation=True)
+        self.reference = _Remembered(self._pipeline(reference_path))
+        self.vocabulary = sorted(self.reference.inner.encoder.tokenizer.get_vocab())
+        self.reference.run(
+            fidelity.probe_requests(
+                manifest.task, self.vocabulary, fidelity.PROBES, mask_token=manifest.mask_token
+            )
+        )
+        self.elapsed_s = time.perf_counter() - started
 
-    def pipeline(path: Path) -> Pipeline:
-        encoder = load_encoder(work, gate_manifest)
-        task = make_task(manifest.task, task_context(gate_manifest, encoder))
-        return Pipeline(task, encoder, OnnxModel(path, manifest.output_names, optimize=True))
+    def _pipeline(self, path: Path) -> Pipeline:
+        from zeroserve.runtimes.loader import load_encoder, task_context
+        from zeroserve.runtimes.onnx import OnnxModel
 
-    reference, candidate = pipeline(fp32), pipeline(int8)
-    vocabulary = sorted(reference.encoder.tokenizer.get_vocab())
-    return fidelity.measure(manifest.task, reference, candidate, vocabulary, mask_token=manifest.mask_token)
+        encoder = load_encoder(self.work, self.gate_manifest)
+        task = make_task(self.manifest.task, task_context(self.gate_manifest, encoder))
+        return Pipeline(task, encoder, OnnxModel(path, self.manifest.output_names))
+
+    def measure(self, candidate: Path) -> fidelity.FidelityReport:
+        started = time.perf_counter()
+        report = fidelity.measure(
+            self.manifest.task,
+            self.reference,
+            self._pipeline(candidate),
+            self.vocabulary,
+            mask_token=self.manifest.mask_token,
+        )
+        self.elapsed_s += time.perf_counter() - started
+        return report
+
+
+class _Remembered:
+    """A pipeline whose answers to the last request list are kept (the probe set is the same each time)."""
+
+    def __init__(self, inner: Pipeline) -> None:
+        self.inner = inner
+        self._last: tuple[list[Any], list[Any]] | None = None
+
+    def run(self, requests: Sequence[tuple[Any, Mapping[str, Any]]]) -> list[Any]:
+        if self._last is None or self._last[0] != list(requests):
+            self._last = (list(requests), self.inner.run(requests))
+        return self._last[1]
 
 
 def _read_config(source_dir: Path) -> dict[str, Any]:
@@ -344,9 +435,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runtime", choices=(RUNTIME_ONNX, RUNTIME_TORCH), default=RUNTIME_ONNX)
     parser.add_argument(
         "--quantize",
-        choices=("auto", "true", "false"),
+        choices=("auto", "true", "false", *convert.INT8_SCHEMES),
         default="auto",
-        help="int8 weights: auto = only if int8 passes the fidelity gate (default), true/false force it",
+        help="int8 weights: auto = only if an int8 scheme passes the fidelity gate (default), true/false "
+        "force int8 (dynamic) or fp32, dynamic/blockwise force that int8 scheme",
     )
     parser.add_argument("--no-quantize", action="store_true", help="same as --quantize false")
     parser.add_argument("--truncation", action="store_true", help="truncate over-long inputs by default")
@@ -363,7 +455,7 @@ def main(argv: list[str] | None = None) -> int:
                 runtime=args.runtime,
                 quantize=False
                 if args.no_quantize
-                else {"auto": None, "true": True, "false": False}[args.quantize],
+                else {"auto": None, "true": True, "false": False}.get(args.quantize, args.quantize),
                 truncation=args.truncation,
                 env=os.environ,
             )

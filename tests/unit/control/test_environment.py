@@ -31,7 +31,7 @@ def test_a_batch_size_that_is_not_a_number_names_the_variable_and_the_accepted_r
         ("ZEROSERVE_MAX_BATCH_WAIT_MS", "nan", "a number from 0 to 10000"),
         ("ZEROSERVE_MAX_WORKERS", "-1", "an integer from 1 to 256"),
         ("ZEROSERVE_WORKER_THREADS", "many", "an integer from 0 to 1024"),
-        ("ZEROSERVE_QUANTIZE", "maybe", "auto or one of true, 1, yes, false, 0, no"),
+        ("ZEROSERVE_QUANTIZE", "maybe", "auto, dynamic, blockwise or one of true, 1, yes, false, 0, no"),
         ("ZEROSERVE_RUNTIME", "tensorflow", "onnx or torch"),
         ("HF_TASK", "translation", "one of text-classification"),
         ("SAGEMAKER_PROGRAM", "../../etc/passwd", "a file name in the artifact's code/ folder"),
@@ -47,7 +47,7 @@ def test_good_values_empty_values_and_the_models_own_variables_pass() -> None:
     env = {
         "ZEROSERVE_MAX_BATCH_SIZE": "32",
         "ZEROSERVE_MAX_BATCH_WAIT_MS": "2.5",
-        "ZEROSERVE_QUANTIZE": "False",
+        "ZEROSERVE_QUANTIZE": "Blockwise",
         "HF_TASK": "sentiment-analysis",
         "SAGEMAKER_PROGRAM": "serve.py",
         "ZEROSERVE_MAX_WORKERS": "",

@@ -1,0 +1,132 @@
+"""The two int8 schemes of runtimes/convert.py: what each does to the graph, and how closely each follows
+fp32 on a real model with BERT's activation outliers (the packaged MiniLM)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+
+from models import minilm_dir
+from zeroserve.runtimes import convert
+from zeroserve.runtimes.tokenizer import TextEncoder
+
+TEXTS = [
+    "The service answered the first request quickly.",
+    "A plot that never quite comes together, but the score is lovely.",
+    "Dull.",
+]
+
+
+def test_block_quantize_stores_transposed_zero_padded_blocks_within_half_a_step() -> None:
+    rng = np.random.default_rng(0)
+    weight = rng.normal(size=(40, 3)).astype(np.float32)  # K = 40: a full block of 32 and a padded one
+    weight[32:, 2] = 0.0  # an all-zero block must not divide by zero
+    packed, scales = convert._block_quantize(weight, 32)
+    assert packed.shape == (3, 2, 32) and packed.dtype == np.uint8 and scales.shape == (6,)
+    steps = scales.reshape(3, 2)
+    restored = (packed.astype(np.float32) - 128) * steps[:, :, None]
+    restored = restored.reshape(3, 64).T
+    assert np.all(restored[40:] == 0)  # the padding holds zeros
+    error = np.abs(restored[:40] - weight)
+    assert np.all(error <= np.repeat(steps.T, 32, axis=0)[:40] / 2 + 1e-7)
+    assert steps[2, 1] == 1.0 and np.all(packed[2, 1, :8] == 128)
+
+
+@pytest.fixture(scope="module")
+def minilm_graphs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("minilm-int8")
+    model = convert.load_torch_model(minilm_dir(), "feature-extraction")
+    names = ["input_ids", "attention_mask", "token_type_ids"]
+    encoder = TextEncoder.from_file(
+        minilm_dir() / "tokenizer.json", max_length=128, pad_token="[PAD]", pad_token_id=0, input_names=names
+    )
+    sample = convert.sample_inputs(lambda texts: encoder.encode(texts).arrays, names)
+    paths = {"fp32": folder / "fp32.onnx", "prepared": folder / "prepared.onnx"}
+    convert.export_onnx(model, "feature-extraction", sample, paths["fp32"])
+    convert.prepare(paths["fp32"], paths["prepared"])
+    for scheme in convert.INT8_SCHEMES:
+        paths[scheme] = folder / f"{scheme}.onnx"
+        convert.quantize_int8(paths["prepared"], paths[scheme], scheme)
+    paths["feeds"] = folder / "feeds.npz"
+    np.savez(paths["feeds"], **encoder.encode(TEXTS).arrays)
+    return paths
+
+
+def _ops(path: Path) -> list[str]:
+    return [node.op_type for node in onnx.load(str(path)).graph.node]
+
+
+def test_blockwise_replaces_every_weight_matmul_and_keeps_activation_matmuls_float(
+    minilm_graphs: dict[str, Path],
+) -> None:
+    prepared, blockwise = _ops(minilm_graphs["prepared"]), _ops(minilm_graphs["blockwise"])
+    # MiniLM: 6 layers x (query, key, value, attention output, FFN in, FFN out).
+    assert blockwise.count("MatMulNBits") == 36
+    # Attention's activation x activation products have no weight to quantize and stay as they were.
+    assert (
+        blockwise.count("MatMul") + blockwise.count("FusedMatMul")
+        == prepared.count("MatMul") + prepared.count("FusedMatMul") - 36
+    )
+    weights = {init.name for init in onnx.load(str(minilm_graphs["blockwise"])).graph.initializer}
+    assert not any(name.startswith("onnx::MatMul") for name in weights)  # the fp32 copies were dropped
+
+
+def test_blockwise_follows_fp32_far_more_closely_than_dynamic(minilm_graphs: dict[str, Path]) -> None:
+    feeds = dict(np.load(minilm_graphs["feeds"]))
+    mask = feeds["attention_mask"].astype(bool)
+
+    def embeddings(name: str) -> np.ndarray:
+        out: np.ndarray = convert.run_onnx(minilm_graphs[name], feeds)[0]
+        return out[mask].astype(np.float64)
+
+    want = embeddings("fp32")
+
+    def worst_cosine(name: str) -> float:
+        got = embeddings(name)
+        cosine = np.sum(want * got, axis=1) / (np.linalg.norm(want, axis=1) * np.linalg.norm(got, axis=1))
+        return float(cosine.min())
+
+    blockwise, dynamic = worst_cosine("blockwise"), worst_cosine("dynamic")
+    assert blockwise >= 0.995 > dynamic
+
+
+def test_dynamic_replaces_weight_matmuls_and_embedding_tables(minilm_graphs: dict[str, Path]) -> None:
+    ops = _ops(minilm_graphs["dynamic"])
+    assert ops.count("DynamicQuantizeMatMul") == 36
+    # word, position and token-type embeddings: uint8 tables looked up, then dequantized
+    assert ops.count("DequantizeLinear") == 3
+    tables = [
+        i for i in onnx.load(str(minilm_graphs["dynamic"])).graph.initializer if i.name.endswith("_table")
+    ]
+    assert len(tables) == 3 and all(t.data_type == onnx.TensorProto.UINT8 for t in tables)
+
+
+def test_dynamic_computes_what_onnxruntimes_quantize_dynamic_computes(
+    minilm_graphs: dict[str, Path], tmp_path: Path
+) -> None:
+    import onnx as onnx_module
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    reference = tmp_path / "ort.onnx"
+    extra = {"DefaultTensorType": onnx_module.TensorProto.FLOAT}
+    quantize_dynamic(
+        minilm_graphs["prepared"],
+        reference,
+        per_channel=True,
+        weight_type=QuantType.QInt8,
+        extra_options=extra,
+    )
+    feeds = dict(np.load(minilm_graphs["feeds"]))
+    ours, theirs, fp32 = (
+        convert.run_onnx(p, feeds)[0] for p in (minilm_graphs["dynamic"], reference, minilm_graphs["fp32"])
+    )
+    # Equal up to float rounding, against a quantization error ~100x larger.
+    assert np.abs(ours - theirs).max() < 0.02 * np.abs(theirs - fp32).max()
+
+
+def test_an_unknown_scheme_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="unknown int8 scheme 'int4'"):
+        convert.quantize_int8(tmp_path / "in.onnx", tmp_path / "out.onnx", "int4")
