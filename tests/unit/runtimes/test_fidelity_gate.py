@@ -43,14 +43,28 @@ def judge(task: str, fp32: Sequence[Any], int8: Sequence[Any]) -> fidelity.Fidel
 
 
 def test_one_flipped_label_in_200_passes_and_two_fail() -> None:
-    # Near ties, where int8 flips labels: the scores stay equal, only the top label changes.
-    fp32 = [labels("POSITIVE", 0.5)] * 200
-    flipped = [labels("NEGATIVE", 0.5)]
+    # Flips where a score moved past the tolerance: they count against agreement (and the score rule).
+    fp32 = [labels("POSITIVE", 0.55)] * 200
+    flipped = [labels("NEGATIVE", 0.6)]
     assert judge("text-classification", fp32, fp32).passed
-    assert judge("text-classification", fp32, flipped + fp32[1:]).passed
+    one = judge("text-classification", fp32, flipped + fp32[1:])
+    assert one.metrics["agreement"] == 0.995 and one.metrics["label_flips"] == 1
     report = judge("text-classification", fp32, flipped * 2 + fp32[2:])
     assert not report.passed and report.metrics["agreement"] == 0.99
     assert "agreement 0.9900 < 0.995" in report.summary()
+
+
+def test_a_near_tie_broken_the_other_way_within_the_score_tolerance_agrees() -> None:
+    # fp32 0.509/0.491, int8 0.491/0.509: the label flipped, no score moved more than 0.02.
+    fp32 = [labels("POSITIVE", 0.509)] * 200
+    ties = [labels("NEGATIVE", 0.509)] * 5
+    report = judge("text-classification", fp32, ties + fp32[5:])
+    assert report.passed, report.summary()
+    assert report.metrics["label_flips"] == 5 and report.metrics["tied_flips"] == 5
+    assert report.metrics["agreement"] == 1.0
+    # A hundredth further and the same flips are real ones: both rules fail.
+    beyond = judge("text-classification", fp32, [labels("NEGATIVE", 0.52)] * 5 + fp32[5:])
+    assert not beyond.passed and beyond.metrics["tied_flips"] == 0 and beyond.metrics["agreement"] == 0.975
 
 
 def test_a_score_moved_by_more_than_two_hundredths_fails() -> None:
