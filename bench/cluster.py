@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 from tests.server import ServerProcess, deploy
 
-from bench import load
+from bench import load, wrk
 from bench.context import Context, log
 from bench.models import cache_root
 from bench.recovery import Steady
@@ -147,7 +147,8 @@ def _throughput(one_node: ServerProcess, two_nodes: ServerProcess, ctx: Context)
     for turn in range(ctx.pick(4, 1)):
         for server in (one_node, two_nodes) if turn % 2 == 0 else (two_nodes, one_node):
             url = f"{server.url}/endpoints/tput/invocations"
-            result = load.closed_loop(url, bodies, 32, duration_s=ctx.seconds(4.0, 1.5), warmup=64)
+            wrk.closed_loop(url, bodies, 32, 1.0)  # warm-up
+            result = wrk.closed_loop(url, bodies, 32, ctx.seconds(4.0, 1.5))
             rounds[server].append(result.throughput_rps)
     return statistics.median(rounds[one_node]), statistics.median(rounds[two_nodes])
 
@@ -265,7 +266,7 @@ def run(ctx: Context) -> Section:
                 ["both workers on one node (no --ray)", f"{one_node_rps:,.0f}"],
                 ["one worker on the head, one on another node (--ray)", f"{two_nodes_rps:,.0f}"],
             ],
-            note="Median of 4 rounds of 4 s on each server, alternating (and swapping which goes first), "
+            note="wrk, 32 connections; median of 4 rounds of 4 s on each server, alternating (and swapping which goes first), "
             "both servers running at once. "
             'Both "nodes" are this machine\'s two cores, shared with the server and the load '
             "generator: this row shows what the TCP hop costs under load, not what a second machine adds.",
