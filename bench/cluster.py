@@ -266,7 +266,8 @@ def run(ctx: Context) -> Section:
                 ["both workers on one node (no --ray)", f"{one_node_rps:,.0f}"],
                 ["one worker on the head, one on another node (--ray)", f"{two_nodes_rps:,.0f}"],
             ],
-            note="wrk, 32 connections; median of 4 rounds of 4 s on each server, alternating (and swapping which goes first), "
+            note="wrk, 32 connections; median of 4 rounds of 4 s on each server, alternating (and swapping "
+            "which goes first), "
             "both servers running at once. "
             'Both "nodes" are this machine\'s two cores, shared with the server and the load '
             "generator: this row shows what the TCP hop costs under load, not what a second machine adds.",
