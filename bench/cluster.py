@@ -24,6 +24,7 @@ from bench.recovery import Steady
 from bench.report import Section, Table, Target
 from bench.stats import Summary, fmt
 from bench.workload import body, short_reviews
+from bench.zsserver import forget
 
 NAME = "cluster"
 TITLE = "13. Many machines: Ray cluster nodes on this machine"
@@ -56,18 +57,8 @@ def _server(
         with contextlib.suppress(Exception):  # the next server on this data dir restores nothing
             sm = process.sagemaker()
             for endpoint in sm.list_endpoints()["Endpoints"]:
-                _forget(sm, endpoint["EndpointName"])
+                forget(sm, endpoint["EndpointName"])
         process.stop()
-
-
-def _forget(sm: Any, name: str) -> None:
-    for call, key in (
-        (sm.delete_endpoint, "EndpointName"),
-        (sm.delete_endpoint_config, "EndpointConfigName"),
-        (sm.delete_model, "ModelName"),
-    ):
-        with contextlib.suppress(Exception):
-            call(**{key: name})
 
 
 def _status(server: ServerProcess) -> dict[str, Any]:
@@ -91,7 +82,7 @@ def _wait(predicate: Any, timeout_s: float, what: str, server: ServerProcess | N
 
 def _deploy(server: ServerProcess, ctx: Context, name: str, **kwargs: Any) -> None:
     """Deploy `name` afresh (data dirs are reused by this section's servers: a bundle is converted once)."""
-    _forget(server.sagemaker(), name)
+    forget(server.sagemaker(), name)
     _wait(lambda: name not in _status(server)["endpoints"], 30, f"{name} deleted")
     described = deploy(
         server.sagemaker(), name, ctx.sentiment.url, env={"HF_TASK": "text-classification"}, **kwargs

@@ -27,6 +27,7 @@ from bench import REPO_ROOT
 from bench.context import Context, log
 from bench.models import cache_root
 from bench.workload import body, short_reviews
+from bench.zsserver import forget
 
 IDLE_TIMEOUT_S = 3.0
 UPDATE_EVERY_S = 60.0
@@ -95,13 +96,7 @@ def soak(minutes: float, out: Path) -> dict[str, Any]:
     try:
         sm = server.sagemaker()
         for name in ("soak-warm", "soak-cold"):
-            for call, key in (
-                (sm.delete_endpoint, "EndpointName"),
-                (sm.delete_endpoint_config, "EndpointConfigName"),
-                (sm.delete_model, "ModelName"),
-            ):
-                with contextlib.suppress(Exception):
-                    call(**{key: name})
+            forget(sm, name)
         task = {"HF_TASK": "text-classification"}
         deploy(sm, "soak-warm", ctx.sentiment.url, env=task, provisioned=1)
         deploy(sm, "soak-cold", ctx.sentiment.url, env=task)

@@ -21,6 +21,17 @@ from bench.models import ModelSource, cache_root
 TEXT_CLASSIFICATION = {"HF_TASK": "text-classification"}
 
 
+def forget(sm: Any, name: str) -> None:
+    """Delete the endpoint, endpoint config and model called `name`, whichever exist (no wait)."""
+    for call, key in (
+        (sm.delete_endpoint, "EndpointName"),
+        (sm.delete_endpoint_config, "EndpointConfigName"),
+        (sm.delete_model, "ModelName"),
+    ):
+        with contextlib.suppress(Exception):
+            call(**{key: name})
+
+
 @dataclass
 class Zeroserve:
     process: ServerProcess
@@ -61,13 +72,7 @@ class Zeroserve:
         return time.perf_counter() - started
 
     def delete(self, name: str) -> None:
-        for call, key in (
-            (self.sm.delete_endpoint, "EndpointName"),
-            (self.sm.delete_endpoint_config, "EndpointConfigName"),
-            (self.sm.delete_model, "ModelName"),
-        ):
-            with contextlib.suppress(Exception):
-                call(**{key: name})
+        forget(self.sm, name)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:

@@ -1,9 +1,11 @@
-"""Looking at processes from a test: who descends from whom, and who is still alive."""
+"""Looking at processes from a test: who descends from whom, who is still alive, and waiting for a state
+another process reaches (polling, because a test sees that process only from outside)."""
 
 from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -45,3 +47,13 @@ def wait_all_dead(pids: set[int], timeout_s: float) -> set[int]:
 def loaded_ray(pid: int) -> bool:
     """Importing ray maps its extension module (_raylet.so) into the process: look for it in its maps."""
     return "_raylet" in Path(f"/proc/{pid}/maps").read_text()
+
+
+def wait_until(condition: Callable[[], object], timeout_s: float, interval_s: float = 0.05) -> bool:
+    """Poll `condition` until it is true (True) or `timeout_s` passed (False)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(interval_s)
+    return False

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ import httpx
 import pytest
 from test_worker_output import TALKATIVE_INFERENCE, artifact, wait_for_lines
 
-from processes import wait_all_dead
+from processes import wait_all_dead, wait_until
 from server import ServerProcess, deploy
 
 IDLE_TIMEOUT_S = 0.5
@@ -50,15 +49,6 @@ def workers_of(server: ServerProcess, endpoint: str) -> list[dict[str, Any]]:
 
 def ask(server: ServerProcess, endpoint: str, text: str) -> httpx.Response:
     return httpx.post(f"{server.url}/endpoints/{endpoint}/invocations", json={"inputs": text}, timeout=30)
-
-
-def wait_until(condition: Any, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def parent_of(pid: int) -> int:

@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
+from processes import wait_until
 from sdkenv import bare_env, s3_status, start_s3_server, zeroserve_env
 from server import ServerProcess
 from zeroserve.objectstore.weed import find_weed
@@ -66,15 +67,6 @@ def listening_addresses(pid: int) -> set[str]:
                 )
                 found.add(f"{host}:{int(port, 16)}")
     return found
-
-
-def wait_until(predicate: Any, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,7 @@ import httpx
 import pytest
 from botocore.exceptions import ClientError
 
+from processes import wait_until
 from server import ServerProcess, deploy, invoke_json
 
 IDLE_TIMEOUT_S = 1.5
@@ -34,15 +35,6 @@ def workers_of(server: ServerProcess, endpoint: str) -> list[dict[str, Any]]:
     status = httpx.get(f"{server.url}/zeroserve/status").json()
     variants = status["endpoints"].get(endpoint, {"variants": []})["variants"]
     return [worker for variant in variants for worker in variant["workers"]]
-
-
-def wait_until(condition: Any, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def raw_invoke(server: ServerProcess, endpoint: str, text: str, timeout_s: float = 30) -> httpx.Response:

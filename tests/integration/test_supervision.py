@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from processes import descendants, wait_all_dead
+from processes import descendants, wait_all_dead, wait_until
 from server import ServerProcess, deploy
 
 IDLE_TIMEOUT_S = 1.0
@@ -38,15 +38,6 @@ def worker_pids(server: ServerProcess, endpoint: str) -> list[int]:
 
 def echo(server: ServerProcess, endpoint: str, text: str = "hello") -> httpx.Response:
     return httpx.post(f"{server.url}/endpoints/{endpoint}/invocations", json={"inputs": text}, timeout=30)
-
-
-def wait_until(condition: Any, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_killed_zygote_is_replaced_warm_workers_survive_and_cold_starts_work(

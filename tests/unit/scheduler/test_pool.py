@@ -11,27 +11,13 @@ from typing import Any
 import pytest
 from fakes import FakeClock, FakeHub, settle
 
+from observers import Events
 from zeroserve.errors import ModelNotReady, Throttled
-from zeroserve.metrics.events import WorkerEvent
 from zeroserve.scheduler.deployment import VariantDeployment
 from zeroserve.scheduler.pool import Pool
 from zeroserve.workers.hub import SpawnFailed
 
 IDLE_S = 60.0
-
-
-class Events:
-    def __init__(self) -> None:
-        self.log: list[tuple[str, str]] = []
-
-    def invocation(self, record: object) -> None:
-        pass
-
-    def worker(self, event: WorkerEvent) -> None:
-        self.log.append((event.endpoint, event.kind))
-
-    def concurrency(self, *args: object) -> None:
-        pass
 
 
 def deployment(name: str, **overrides: Any) -> VariantDeployment:

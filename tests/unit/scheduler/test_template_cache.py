@@ -11,7 +11,7 @@ from typing import Any
 
 from fakes import FakeClock, FakeConnection, FakeHub, settle
 
-from zeroserve.metrics.events import WorkerEvent
+from observers import Events
 from zeroserve.scheduler.deployment import VariantDeployment
 from zeroserve.scheduler.pool import Pool
 from zeroserve.scheduler.templates import TemplateEntry, TemplatePolicy, estimate_mb, holder
@@ -62,20 +62,6 @@ class TemplateHub(FakeHub):
         if spec.template and spec.template in self.live:
             ready["template_pid"] = 500
         return connection, ready
-
-
-class Events:
-    def __init__(self) -> None:
-        self.kinds: list[str] = []
-
-    def invocation(self, record: object) -> None:
-        pass
-
-    def worker(self, event: WorkerEvent) -> None:
-        self.kinds.append(event.kind)
-
-    def concurrency(self, *args: object) -> None:
-        pass
 
 
 def deployment(name: str, memory_mb: int = 1024, threads: int = 1) -> VariantDeployment:

@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from zeroserve.metrics.events import WorkerEvent
+from observers import Events
 from zeroserve.workers.supervisor import Backoff, ZygoteSupervisor, ZygoteUnavailable
 
 
@@ -26,20 +26,6 @@ def test_a_healthy_run_ends_the_streak() -> None:
     assert backoff.failing
     assert backoff.record_death(2, 60) == 0.0
     assert not backoff.failing
-
-
-class Events:
-    def __init__(self) -> None:
-        self.kinds: list[str] = []
-
-    def invocation(self, record: object) -> None:
-        pass
-
-    def worker(self, event: WorkerEvent) -> None:
-        self.kinds.append(event.kind)
-
-    def concurrency(self, *args: object) -> None:
-        pass
 
 
 def test_a_zygote_that_cannot_start_fails_spawns_with_a_clear_error_and_a_metric() -> None:
