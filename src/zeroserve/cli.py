@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from zeroserve.config import Settings
+from zeroserve.config import Settings, SettingsError
 
 app = typer.Typer(
     help="Self-hosted, SageMaker-Serverless-compatible inference for Hugging Face models.",
@@ -57,16 +57,20 @@ def _settings(
     s3: bool = False,
     ray: str | None = None,
 ) -> Settings:
-    return Settings.from_env(
-        s3=s3 or None,
-        ray=ray,
-        host=host,
-        port=port,
-        data_dir=data_dir,
-        idle_timeout_s=idle,
-        memory_budget_mb=budget,
-        insecure=insecure or None,
-    )
+    try:
+        return Settings.from_env(
+            s3=s3 or None,
+            ray=ray,
+            host=host,
+            port=port,
+            data_dir=data_dir,
+            idle_timeout_s=idle,
+            memory_budget_mb=budget,
+            insecure=insecure or None,
+        )
+    except SettingsError as exc:
+        console.print(f"[red]{exc}")
+        raise typer.Exit(2) from None
 
 
 @app.command()

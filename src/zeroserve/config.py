@@ -109,16 +109,29 @@ class Settings:
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
         for f in fields(cls):
-            raw = env.get(f"ZEROSERVE_{f.name.upper()}")
+            variable = f"ZEROSERVE_{f.name.upper()}"
+            raw = env.get(variable)
             if raw is not None and raw != "":
-                values[f.name] = _coerce(f.type, raw)
+                try:
+                    values[f.name] = _coerce(f.type, raw)
+                except ValueError:
+                    kind = "an integer" if _type_name(f.type) == "int" else "a number"
+                    raise SettingsError(f"{variable}={raw!r} is not {kind}") from None
         settings = cls(**values)
         chosen = {k: v for k, v in overrides.items() if v is not None}
         return replace(settings, **chosen) if chosen else settings
 
 
+class SettingsError(ValueError):
+    """A ZEROSERVE_* variable holds a value its setting cannot take; the message names it."""
+
+
+def _type_name(type_name: Any) -> str:
+    return type_name if isinstance(type_name, str) else getattr(type_name, "__name__", str(type_name))
+
+
 def _coerce(type_name: Any, raw: str) -> Any:
-    name = type_name if isinstance(type_name, str) else getattr(type_name, "__name__", str(type_name))
+    name = _type_name(type_name)
     if name == "int":
         return int(raw)
     if name == "float":

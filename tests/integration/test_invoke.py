@@ -147,5 +147,8 @@ def test_status_shows_what_the_fidelity_gate_chose_for_the_endpoint(
     assert model["runtime"] == "onnx" and model["task"] == "text-classification"
     assert model["quantization"] == "gate" and model["weights"] in ("int8", "fp32")
     assert "text-classification probes" in model["reason"]
+    if model["weights"] == "int8":
+        assert model["scheme"] in ("dynamic", "blockwise")
     # The deploy log says the same, once per converted bundle.
-    assert f"serves onnx {model['weights']}: {model['reason']}" in server.log_path.read_text()
+    served = f"int8 ({model['scheme']})" if model["weights"] == "int8" else "fp32"
+    assert f"serves onnx {served}: {model['reason']}" in server.log_path.read_text()

@@ -103,6 +103,7 @@ def bundle_summary(bundle_dir: str) -> dict[str, Any]:
         "task": manifest.get("task"),
         "weights": quantization.get("served", "int8" if manifest.get("quantized") else "fp32"),
         "quantization": quantization.get("mode"),
+        "scheme": quantization.get("scheme"),  # dynamic or blockwise, for int8
         "reason": quantization.get("reason") or manifest.get("fallback_reason"),
     }
 
