@@ -86,6 +86,7 @@ def serve(
     port_file: PortFileOpt = None,
 ) -> None:
     """Run the server: SageMaker control plane, runtime and metrics on one port."""
+    from zeroserve.cluster import ClusterUnavailable
     from zeroserve.objectstore.service import S3Unavailable
     from zeroserve.server import InsecureBind
     from zeroserve.server import serve as run_server
@@ -99,7 +100,7 @@ def serve(
             raise typer.Exit(2)
     try:
         run_server(settings, port_file=port_file)
-    except (InsecureBind, S3Unavailable) as exc:
+    except (InsecureBind, S3Unavailable, ClusterUnavailable) as exc:
         console.print(f"[red]{exc}")
         raise typer.Exit(2) from None
 

@@ -7,3 +7,7 @@ imported when that flag (ZEROSERVE_RAY) is set, so a single-machine server never
 - `spawner.py`: a remote node's Spawner for the pool (fork through the agent, connect back over TCP).
 - `bundles.py`: bundles shipped by digest through Ray's object store and cached once per node.
 """
+
+
+class ClusterUnavailable(Exception):
+    """The server could not join the Ray cluster it was pointed at; the message says where and why."""

@@ -16,7 +16,9 @@ import contextlib
 import logging
 import secrets
 import signal
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +26,7 @@ import ray
 from ray.exceptions import RayError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+from zeroserve.cluster import ClusterUnavailable
 from zeroserve.cluster.agent import NodeAgent
 from zeroserve.cluster.bundles import BundleShipper
 from zeroserve.cluster.membership import Membership
@@ -37,6 +40,8 @@ from zeroserve.workers.hub import WorkerHub
 log = logging.getLogger("zeroserve.cluster")
 NAMESPACE = "zeroserve"
 AGENT_START_TIMEOUT_S = 120.0
+# ray.init() retries an address where no cluster answers for a long time, unkillable from the event loop.
+JOIN_TIMEOUT_S = 30.0
 
 
 @dataclass
@@ -88,7 +93,7 @@ class RayCluster:
             ips = [n["NodeManagerAddress"] for n in table if n["NodeID"] == node_id]
             return node_id, str(ips[0]) if ips else ray.util.get_node_ip_address()  # type: ignore[no-untyped-call]
 
-        node_id, ip = await asyncio.to_thread(init)
+        node_id, ip = await _in_daemon_thread(init, JOIN_TIMEOUT_S, settings.ray)
         for sig, handler in previous.items():
             if handler is not None:
                 signal.signal(sig, handler)
@@ -214,3 +219,39 @@ class RayCluster:
                 ray.kill(remote.agent, no_restart=True)
         self.remote.clear()
         await asyncio.to_thread(ray.shutdown)
+
+
+async def _in_daemon_thread(
+    join: Callable[[], tuple[str, str]], timeout_s: float, address: str
+) -> tuple[str, str]:
+    """Run `join` in a daemon thread (one stuck in ray.init must not keep the process alive at exit)."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[tuple[str, str]] = loop.create_future()
+
+    def settle(result: tuple[str, str] | None, error: BaseException | None) -> None:
+        if done.done():  # the wait timed out meanwhile
+            return
+        if error is not None:
+            done.set_exception(error)
+        else:
+            assert result is not None
+            done.set_result(result)
+
+    def run() -> None:
+        try:
+            result = join()
+        except BaseException as exc:  # handed to the waiting coroutine
+            loop.call_soon_threadsafe(settle, None, exc)
+        else:
+            loop.call_soon_threadsafe(settle, result, None)
+
+    threading.Thread(target=run, name="ray-join", daemon=True).start()
+    try:
+        return await asyncio.wait_for(done, timeout_s)
+    except TimeoutError:
+        raise ClusterUnavailable(
+            f"--ray {address}: no Ray cluster answered within {timeout_s:.0f} s (is `ray start --head` "
+            "running there, and is its port reachable?)"
+        ) from None
+    except (ConnectionError, RayError, RuntimeError, ValueError) as exc:
+        raise ClusterUnavailable(f"--ray {address}: could not join the Ray cluster: {exc}") from None
