@@ -24,8 +24,8 @@ from zeroserve.control.bundles import BundleBuilder, BundleOptions
 from zeroserve.control.environment import BadValue, ModelEnvironment
 from zeroserve.errors import ArtifactError, ZeroserveError
 from zeroserve.scheduler.deployment import VariantDeployment
-from zeroserve.scheduler.pool import VariantPool
 from zeroserve.scheduler.router import Router
+from zeroserve.scheduler.variant_pool import VariantPool
 from zeroserve.store.artifacts import ArtifactCache
 from zeroserve.store.repository import Document, Repository
 from zeroserve.workers.hub import SpawnFailed

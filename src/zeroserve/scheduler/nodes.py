@@ -18,7 +18,7 @@ from zeroserve.workers.protocol import Header
 from zeroserve.workers.spec import WorkerSpec
 
 if TYPE_CHECKING:
-    from zeroserve.scheduler.pool import Connection
+    from zeroserve.scheduler.variant_pool import Connection
 
 LOCAL_NODE_ID = "local"
 

@@ -15,7 +15,8 @@ from zeroserve.runtimes.base import Invocation
 from zeroserve.scheduler.admission import AdmissionGate
 from zeroserve.scheduler.clock import wait_until
 from zeroserve.scheduler.deployment import VariantDeployment
-from zeroserve.scheduler.pool import Pool, VariantPool, WorkerSlot
+from zeroserve.scheduler.pool import Pool
+from zeroserve.scheduler.variant_pool import VariantPool, WorkerSlot
 from zeroserve.workers.connection import WorkerGone, WorkerReply
 
 
