@@ -175,8 +175,9 @@ def _exporter_key() -> str:
     spec = importlib.util.find_spec("zeroserve.runtimes")
     assert spec is not None and spec.submodule_search_locations
     digest = hashlib.sha256()
-    for path in sorted(Path(next(iter(spec.submodule_search_locations))).rglob("*.py")):
-        digest.update(path.read_bytes())
+    for path in sorted(Path(next(iter(spec.submodule_search_locations))).rglob("*")):
+        if path.suffix in {".py", ".txt"}:  # the code and the calibration texts
+            digest.update(path.read_bytes())
     return digest.hexdigest()[:12]
 
 

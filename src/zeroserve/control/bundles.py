@@ -25,7 +25,8 @@ from zeroserve.errors import ArtifactError
 log = logging.getLogger("zeroserve.deploy")
 
 # 2: int8 chosen by the fidelity gate, truncation off by default. 3: the gate also tries blockwise int8.
-BUNDLE_FORMAT = 3
+# 4: dynamic int8 smooths activation outliers first and keeps embeddings in fp16.
+BUNDLE_FORMAT = 4
 
 
 @dataclass(frozen=True)

@@ -146,14 +146,14 @@ def test_forced_modes_skip_the_gate(tmp_path: Path) -> None:
 
 
 def test_minilm_embeddings_fail_dynamic_int8_so_deploy_serves_blockwise_int8(tmp_path: Path) -> None:
-    # Dynamic int8's one scale per tensor drifts the packaged MiniLM's embeddings below the cosine limits;
-    # blockwise int8 (a scale per row and block of activations) keeps them.
+    # Dynamic int8's one scale per tensor drifts some of the packaged MiniLM's token embeddings below the
+    # worst-case cosine limit, smoothing or not; blockwise int8 (a scale per row and block) keeps them.
     manifest = build_bundle(minilm_dir(), tmp_path / "bundle", task="feature-extraction", quantize=None)
     decision = manifest.quantization
     assert manifest.quantized and decision["served"] == "int8" and decision["scheme"] == "blockwise"
     dynamic, blockwise = decision["tried"]
     assert (
-        dynamic["scheme"] == "dynamic" and not dynamic["passed"] and dynamic["metrics"]["mean_cosine"] < 0.995
+        dynamic["scheme"] == "dynamic" and not dynamic["passed"] and dynamic["metrics"]["min_cosine"] < 0.99
     )
     assert blockwise == {"scheme": "blockwise", "passed": True, "metrics": decision["report"]["metrics"]}
     assert "dynamic int8 vs fp32" in decision["reason"] and "blockwise int8 vs fp32" in decision["reason"]
