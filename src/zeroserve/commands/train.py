@@ -16,7 +16,7 @@ def train(
         Path, typer.Option(help="Where to write model.tar.gz (metrics.json lands beside it)")
     ] = Path("model.tar.gz"),
     max_examples: Annotated[
-        int | None, typer.Option(help="IMDB training reviews [default budget: 8000]")
+        int | None, typer.Option(help="IMDB training reviews [default budget: 11000]")
     ] = None,
     max_length: Annotated[int | None, typer.Option(help="Tokens per review [default 128]")] = None,
     epochs: Annotated[int | None, typer.Option(help="Passes over the training reviews [default 1]")] = None,

@@ -1,12 +1,12 @@
 """What a fine-tuning run does: `TrainOptions`, its defaults (the default budget) and the full preset.
 
 The defaults are the *default budget*: what `make run` on a fresh machine and CI train once and cache.
-Measured on 2 idle Sapphire Rapids cores (bf16 autocast on AMX): 8,000 reviews at 128 tokens train at
-~48 reviews/s; with loading, evaluation (2,500 held-out IMDB + 2,000 Rotten Tomatoes) and packaging the run
-takes 200 s and reaches 85.4% held-out IMDB accuracy (77.9% Rotten Tomatoes). The same run took 490 s on a
-machine shared with other jobs. On 2 AMD EPYC (Zen 4) cores, bf16 on AVX512_BF16: 216 s, 85.3% (77.9% RT);
-the same run in fp32 took 1,116 s. On a CPU without native bf16 (neither AMX nor AVX512_BF16: fp32) expect
-roughly 3-5x longer.
+Measured on 2 AMD EPYC (Zen 4) cores, bf16 autocast on AVX512_BF16: 11,000 reviews at 128 tokens train at
+~60 reviews/s; with loading, evaluation (2,500 held-out IMDB + 2,000 Rotten Tomatoes) and packaging the run
+takes 201 s and reaches 86.3% held-out IMDB accuracy (78.0% Rotten Tomatoes). 8,000 reviews took 156 s for
+85.1-85.3%, and 8,000 at twice the learning rate (1e-4) did no better (85.1%). On 2 Sapphire Rapids cores
+(bf16 on AMX) 8,000 reviews took 200 s; fp32 takes ~5x as long as bf16 (1,116 s for 8,000 on the EPYC), so
+on a CPU without native bf16 (neither AMX nor AVX512_BF16) expect roughly 3-5x longer.
 
 `TrainOptions.full()` is the longer recipe: 12,000 reviews at 256 tokens reached 88.5% held-out IMDB
 (78.6% on all of Rotten Tomatoes) in 56 min on the shared machine (2,755 CPU-seconds, so ~25 min idle).
@@ -25,7 +25,7 @@ Precision = Literal["auto", "bf16", "fp32"]
 @dataclass(frozen=True)
 class TrainOptions:
     #: Reviews drawn from the IMDB train pool (None: all 22,402).
-    max_examples: int | None = 8000
+    max_examples: int | None = 11000
     #: Tokens per review (truncation) for training, evaluation and the packaged tokenizer.
     max_length: int = 128
     epochs: int = 1
