@@ -46,9 +46,9 @@ def heldout_imdb(n: int) -> list[tuple[str, int]]:
         return []
 
 
-def body(text: str | list[str]) -> bytes:
+def body(text: str | list[str], parameters: dict[str, object] | None = None) -> bytes:
     """The Hugging Face inference-toolkit request body."""
-    return json.dumps({"inputs": text}).encode()
+    return json.dumps({"inputs": text, **({"parameters": parameters} if parameters else {})}).encode()
 
 
 class TokenTexts:
