@@ -220,8 +220,8 @@ def _optimized(path: Path) -> Path:
 
 
 def _calibration(encoder: TextEncoder, manifest: BundleManifest) -> list[dict[str, np.ndarray]]:
-    """Model inputs for activation smoothing: the packaged calibration texts in padded batches of
-    similar length (4x faster than one text per run; smoothing ignores the padding)."""
+    """Model inputs for activation smoothing: the packaged calibration texts, in padded batches of
+    similar length (smoothing takes each text's peaks over its own tokens)."""
     texts = sorted(smoothing.calibration_texts(CALIBRATION_TEXTS), key=len)
     batches = []
     for start in range(0, len(texts), CALIBRATION_BATCH):

@@ -125,19 +125,23 @@ def _channel_peaks(
     texts = 0
     for feeds in calibration:
         mask = np.asarray(feeds["attention_mask"]) if "attention_mask" in feeds else None
+        batch = len(next(iter(feeds.values())))
         for name, value in zip(names, session.run(names, dict(feeds)), strict=True):
-            peaks = _peaks_per_text(np.abs(value), mask)
+            peaks = _peaks_per_text(np.abs(value), batch, mask)
             totals[name] = totals.get(name, 0.0) + peaks.sum(axis=0)
-        texts += len(peaks)
+        texts += batch
     if not texts:
         raise ValueError("smoothing needs at least one calibration input")
     return {name: total / texts for name, total in totals.items()}
 
 
-def _peaks_per_text(magnitude: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
-    """[texts, channels] peaks of a [texts, tokens, channels] (or [texts, channels]) activation."""
+def _peaks_per_text(magnitude: np.ndarray, batch: int, mask: np.ndarray | None) -> np.ndarray:
+    """[texts, channels] peaks of an activation whose rows belong to `batch` texts in order ([texts,
+    tokens, channels], [texts, channels] or flattened [texts * tokens, channels])."""
     if magnitude.ndim == 3 and mask is not None and magnitude.shape[:2] == mask.shape:
         magnitude = np.where(mask[:, :, None] > 0, magnitude, 0.0)
-    if magnitude.ndim == 3:
-        return np.asarray(magnitude.max(axis=1), dtype=np.float64)
-    return np.asarray(magnitude.reshape(-1, magnitude.shape[-1]), dtype=np.float64)
+    channels = magnitude.shape[-1]
+    if magnitude.size % (batch * channels):  # rows that are not whole texts: one peak for them all
+        peak = magnitude.reshape(-1, channels).max(axis=0)
+        return np.repeat(peak[None, :].astype(np.float64), batch, axis=0)
+    return np.asarray(magnitude.reshape(batch, -1, channels).max(axis=1), dtype=np.float64)

@@ -63,8 +63,10 @@ def test_a_texts_peak_is_taken_over_its_own_tokens_not_its_padding() -> None:
     magnitude = np.ones((2, 3, 2))
     magnitude[1, 2] = 100.0  # a padded position of the second text
     mask = np.array([[1, 1, 1], [1, 1, 0]])
-    np.testing.assert_allclose(smoothing._peaks_per_text(magnitude, mask), [[1, 1], [1, 1]])
-    np.testing.assert_allclose(smoothing._peaks_per_text(magnitude, None)[1], [100, 100])
+    np.testing.assert_allclose(smoothing._peaks_per_text(magnitude, 2, mask), [[1, 1], [1, 1]])
+    np.testing.assert_allclose(smoothing._peaks_per_text(magnitude, 2, None)[1], [100, 100])
+    # The same rows flattened to [texts * tokens, channels], as some exports feed their MatMuls
+    np.testing.assert_allclose(smoothing._peaks_per_text(magnitude.reshape(6, 2), 2, None)[1], [100, 100])
 
 
 def test_smoothing_without_calibration_text_is_refused(tmp_path: Path) -> None:
