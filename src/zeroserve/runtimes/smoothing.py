@@ -60,31 +60,31 @@ def smooth(
     model = onnx.load(str(in_path))
     graph = model.graph
     weights = {init.name: init for init in graph.initializer}
-    consumers: dict[str, list[Any]] = {}
-    for node in graph.node:
+    consumers: dict[str, list[tuple[int, Any]]] = {}  # input -> (position in the graph, MatMul)
+    for position, node in enumerate(graph.node):
         weight = weights.get(node.input[1]) if node.op_type == "MatMul" else None
         if weight is not None and len(weight.dims) == 2 and weight.data_type == onnx.TensorProto.FLOAT:
-            consumers.setdefault(node.input[0], []).append(node)
+            consumers.setdefault(node.input[0], []).append((position, node))
     if not consumers:
         return 0
     peaks = _channel_peaks(model, list(consumers), calibration)
-    inserted: dict[str, Any] = {}  # first consumer's name -> the Mul to put before it
+    inserted: dict[int, Any] = {}  # first consumer's position (names may be empty) -> the Mul before it
     for name, nodes in consumers.items():
         factors = _factors(peaks[name], strength, min_outlier_ratio)
         if factors is None:
             continue
         inverse, smoothed = f"{name}_smooth_inverse", f"{name}_smoothed"
         graph.initializer.append(numpy_helper.from_array((1.0 / factors).astype(np.float32), inverse))
-        inserted[nodes[0].name] = helper.make_node("Mul", [name, inverse], [smoothed], name=f"{name}_smooth")
-        for node in nodes:
+        inserted[nodes[0][0]] = helper.make_node("Mul", [name, inverse], [smoothed], name=f"{name}_smooth")
+        for _, node in nodes:
             weight = numpy_helper.to_array(weights[node.input[1]]).astype(np.float32)
             scaled = f"{node.input[1]}_smoothed"
             graph.initializer.append(numpy_helper.from_array(weight * factors[:, None], scaled))
             node.input[0], node.input[1] = smoothed, scaled
     ordered = []
-    for node in graph.node:
-        if node.name in inserted:
-            ordered.append(inserted[node.name])
+    for position, node in enumerate(graph.node):
+        if position in inserted:
+            ordered.append(inserted[position])
         ordered.append(node)
     del graph.node[:]
     graph.node.extend(ordered)

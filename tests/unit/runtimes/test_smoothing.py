@@ -44,6 +44,30 @@ def test_smoothing_computes_the_same_products_and_divides_the_outlier_channel(tm
     assert inverse[1] < 0.25 and np.all(inverse[[0, 2, 3]] > 0.5)
 
 
+def test_smoothing_needs_no_node_names(tmp_path: Path) -> None:
+    # Node names are optional in ONNX: two unnamed MatMuls on two inputs, each smoothed before its own.
+    rng = np.random.default_rng(2)
+    nodes = [helper.make_node("MatMul", [f"x{i}", f"w{i}"], [f"y{i}"]) for i in range(2)]
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info(f"x{i}", onnx.TensorProto.FLOAT, ["b", "t", 4]) for i in range(2)],
+        [helper.make_tensor_value_info(f"y{i}", onnx.TensorProto.FLOAT, None) for i in range(2)],
+        [numpy_helper.from_array(rng.normal(size=(4, 3)).astype(np.float32), f"w{i}") for i in range(2)],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.save(model, str(tmp_path / "in.onnx"))
+    feeds = {f"x{i}": rng.normal(size=(1, 5, 4)).astype(np.float32) for i in range(2)}
+    for x in feeds.values():
+        x[:, :, 2] *= 30.0
+    assert smoothing.smooth(tmp_path / "in.onnx", tmp_path / "out.onnx", [feeds]) == 2
+    ops = [n.op_type for n in onnx.load(str(tmp_path / "out.onnx")).graph.node]
+    assert ops == ["Mul", "MatMul", "Mul", "MatMul"]
+    before, after = (convert.run_onnx(tmp_path / p, feeds) for p in ("in.onnx", "out.onnx"))
+    for want, got in zip(before, after, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-4)
+
+
 def test_an_input_without_outlier_channels_is_left_alone(tmp_path: Path) -> None:
     rng = np.random.default_rng(1)
     _two_matmuls_on_one_input(tmp_path / "in.onnx", [rng.normal(size=(4, 3)).astype(np.float32)] * 2)
