@@ -282,10 +282,12 @@ def test_server_killed_and_restarted_on_the_same_data_dir(
         assert states["creating"] in ("Creating", "InService"), "resumed"
         with SteadyLoad(second.url, "served") as load:
             first_ok_s = load.wait_for_ok_after(time.monotonic() - 0.001)
+        answered += len(load.answers)  # the log holds both servers' requests
         assert wait_for_endpoint(sm, "creating")["EndpointStatus"] == "InService"
         no_transitional_endpoints(second)
         logged = httpx.get(f"{second.url}/zeroserve/logs/served", params={"tail": 10_000}).json()["lines"]
-        assert 0 < len(logged) <= answered, "the request log lost at most what was not flushed"
+        # One client: the request in flight at the kill may be logged and never answered.
+        assert 0 < len(logged) <= answered + 1, "the request log lost at most what was not flushed"
         assert httpx.get(f"{second.url}/zeroserve/cost").status_code == 200
         print(f"\nserver kill -9 -> restarted in {restarted_s:.2f} s, first answer {first_ok_s:.3f} s later")
     finally:
