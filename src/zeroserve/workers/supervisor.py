@@ -115,8 +115,10 @@ class ZygoteSupervisor:
 
     async def _launch(self) -> None:
         loop = asyncio.get_running_loop()
+        # Our pid lets the zygote tell whether we died before its PDEATHSIG was in place (zygote.run).
+        env = dict(self._env, ZEROSERVE_PARENT_PID=str(os.getpid()))
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "zeroserve.workers.zygote", env=self._env, start_new_session=True
+            sys.executable, "-m", "zeroserve.workers.zygote", env=env, start_new_session=True
         )
         zygote = _Zygote(process, self._now(), loop.create_future(), loop.create_future())
         self._current = zygote

@@ -192,8 +192,14 @@ def _become_template(address: str, spec: WorkerSpec, server_pid: int) -> NoRetur
         os._exit(1)
 
 
-def run(address: str, server_pid: int | None, worker_address: str = "") -> None:
+def run(
+    address: str, server_pid: int | None, worker_address: str = "", parent_pid: int | None = None
+) -> None:
+    """`parent_pid`: the process that started us, as it said; if we already have another parent, it died
+    before PDEATHSIG took effect and nothing would ever kill us, so we exit instead."""
     die_with_parent()
+    if parent_pid is not None and os.getppid() != parent_pid:
+        sys.exit("zeroserve zygote: the process that started it has exited")
     preimport()
     # Move everything imported so far out of the collector's sight: a forked worker's garbage collections
     # then never write to (and so copy) the pages it shares with the zygote.
@@ -236,7 +242,13 @@ def main() -> None:
     global _worker_token
     _worker_token = os.environ.pop("ZEROSERVE_WORKER_TOKEN", "")
     worker_address = os.environ.get("ZEROSERVE_WORKER_CONNECT", "")
-    run(address.replace("@", "\0", 1) if address.startswith("@") else address, server_pid, worker_address)
+    parent = os.environ.get("ZEROSERVE_PARENT_PID")
+    run(
+        address.replace("@", "\0", 1) if address.startswith("@") else address,
+        server_pid,
+        worker_address,
+        int(parent) if parent else None,
+    )
 
 
 if __name__ == "__main__":

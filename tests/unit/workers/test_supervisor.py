@@ -69,3 +69,50 @@ def test_a_zygote_that_never_says_hello_is_killed_and_replaced() -> None:
         return supervisor.restarts
 
     assert asyncio.run(scenario()) >= 1
+
+
+def _gone(pid: int) -> bool:
+    """Exited: no such process, or a zombie (a test that adopted orphans in-process is its subreaper)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+def test_a_zygote_whose_starter_died_before_pdeathsig_took_effect_exits_without_connecting() -> None:
+    # The starter forks the zygote and exits at once, long before the zygote's interpreter is up: PDEATHSIG
+    # then never fires, so only the zygote's own check of who its parent is can stop it.
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    name = f"zeroserve-test-orphan-{os.getpid()}"
+    listener.bind("\0" + name)
+    listener.listen()
+    listener.settimeout(0.2)
+    starter = (
+        "import os, subprocess, sys\n"
+        "env = dict(os.environ, ZEROSERVE_PARENT_PID=str(os.getpid()))\n"
+        "zygote = [sys.executable, '-m', 'zeroserve.workers.zygote']\n"
+        "print(subprocess.Popen(zygote, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).pid)\n"
+        "os._exit(0)\n"
+    )
+    env = dict(os.environ, ZEROSERVE_SOCKET="@" + name)
+    done = subprocess.run(
+        [sys.executable, "-c", starter], env=env, capture_output=True, text=True, check=True
+    )
+    zygote = int(done.stdout)
+    deadline = time.monotonic() + 30
+    connected = False
+    while not _gone(zygote) and time.monotonic() < deadline:
+        try:
+            listener.accept()[0].close()
+            connected = True
+        except TimeoutError:
+            pass
+    listener.close()
+    assert _gone(zygote), "the orphaned zygote should have exited"
+    assert not connected, "it should exit before it says hello to a server that is not there"
