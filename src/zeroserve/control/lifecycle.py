@@ -180,8 +180,21 @@ class EndpointLifecycle:
         if not url:
             raise ArtifactError("the model has no ModelDataUrl and no local HF_MODEL_ID folder")
         label = "ModelDataUrl" if container.get("ModelDataUrl") else "HF_MODEL_ID"
-        resolved = await asyncio.to_thread(self.artifacts.resolve, url, label=label)
-        bundle = await self.bundles.build(resolved.model_dir, resolved.digest, BundleOptions.from_env(env))
+        options = BundleOptions.from_env(env)
+        started = time.perf_counter()
+        async with self.bundles.early_converter(options) as converter:  # it imports while we fetch
+            resolved = await asyncio.to_thread(self.artifacts.resolve, url, label=label)
+            fetched = time.perf_counter()
+            bundle = await self.bundles.build(resolved.model_dir, resolved.digest, options, converter)
+        log.info(
+            "endpoint %s variant %s: artifact %s in %.2f s, bundle %s in %.2f s",
+            endpoint,
+            variant["VariantName"],
+            "unpacked" if resolved.fresh else "cached",
+            fetched - started,
+            bundle.name,
+            time.perf_counter() - fetched,
+        )
         return self._deployment(endpoint, variant, bundle, env)
 
     def _deployment(

@@ -177,12 +177,13 @@ def quantize_int8(
     """
     if scheme == DYNAMIC:
         if calibration:
+            import onnx
+
             from zeroserve.runtimes import smoothing
 
-            smoothed = out_path.with_name(out_path.stem + ".smoothed.onnx")
-            smoothing.smooth(fp32_path, smoothed, calibration)
-            quantize_dynamic(smoothed, out_path)
-            smoothed.unlink()
+            model = onnx.load(str(fp32_path))
+            smoothing.smooth_model(model, calibration)
+            quantize_dynamic(model, out_path)
         else:
             quantize_dynamic(fp32_path, out_path)
     elif scheme == BLOCKWISE:
@@ -191,7 +192,7 @@ def quantize_int8(
         raise ValueError(f"unknown int8 scheme {scheme!r}; use one of {', '.join(INT8_SCHEMES)}")
 
 
-def quantize_dynamic(fp32_path: Path, out_path: Path) -> int:
+def quantize_dynamic(fp32: Path | Any, out_path: Path) -> int:
     """Every MatMul by a constant 2-D weight becomes a DynamicQuantizeMatMul (int8 weights, one scale per
     output column; uint8 activations with one scale per tensor, found at run time), and every embedding
     table an fp16 Gather + Cast; returns how many MatMuls. The MatMuls get the same numbers as
@@ -228,7 +229,7 @@ def quantize_dynamic(fp32_path: Path, out_path: Path) -> int:
         ]
         return ops, [numpy_helper.from_array(table.astype(np.float16), f"{base}_table")]
 
-    return _rewrite(fp32_path, out_path, {"MatMul": matmul, "Gather": gather})
+    return _rewrite(fp32, out_path, {"MatMul": matmul, "Gather": gather})
 
 
 def quantize_blockwise(fp32_path: Path, out_path: Path, block_size: int = BLOCK_SIZE) -> int:
@@ -261,14 +262,14 @@ def quantize_blockwise(fp32_path: Path, out_path: Path, block_size: int = BLOCK_
     return _rewrite(fp32_path, out_path, {"MatMul": matmul})
 
 
-def _rewrite(fp32_path: Path, out_path: Path, rules: Mapping[str, Any]) -> int:
+def _rewrite(fp32: Path | Any, out_path: Path, rules: Mapping[str, Any]) -> int:
     """Replace each node whose op has a rule and whose weight (MatMul input 1, Gather input 0) is a float
     2-D initializer by the rule's nodes and tensors; drop initializers no node uses any more. Returns how
-    many MatMuls were replaced."""
+    many MatMuls were replaced. `fp32`: the model's file, or the model itself (changed in place)."""
     import onnx
     from onnx import helper, numpy_helper
 
-    model = onnx.load(str(fp32_path))
+    model = onnx.load(str(fp32)) if isinstance(fp32, Path) else fp32
     graph = model.graph
     weights = {init.name: init for init in graph.initializer}
     nodes: list[Any] = []

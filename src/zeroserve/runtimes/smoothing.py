@@ -51,13 +51,30 @@ def smooth(
     strength: float = STRENGTH,
     min_outlier_ratio: float = MIN_OUTLIER_RATIO,
 ) -> int:
-    """Rewrite `in_path` so each set of MatMuls sharing an input (Q, K and V share one) reads that input
-    divided per channel by its smoothing factors, their constant weights' rows multiplied by the same.
-    `calibration`: model inputs (padded batches of texts). Returns how many inputs were smoothed."""
+    """`in_path` smoothed (see `smooth_model`) as `out_path`; returns how many inputs were smoothed."""
+    import onnx
+
+    model = onnx.load(str(in_path))
+    count = smooth_model(model, calibration, strength=strength, min_outlier_ratio=min_outlier_ratio)
+    onnx.save(model, str(out_path))
+    return count
+
+
+def smooth_model(
+    model: Any,
+    calibration: Iterable[Mapping[str, np.ndarray]],
+    *,
+    strength: float = STRENGTH,
+    min_outlier_ratio: float = MIN_OUTLIER_RATIO,
+) -> int:
+    """Change `model` (an onnx ModelProto) in place so each set of MatMuls sharing an input (Q, K and V
+    share one) reads that input divided per channel by its smoothing factors, their constant weights' rows
+    multiplied by the same. `calibration`: model inputs (padded batches of texts). Returns how many inputs
+    were smoothed. In memory, so the int8 rewrite that follows needs no second save and load of the fp32
+    weights (~0.15 s of a MiniLM deploy)."""
     import onnx
     from onnx import helper, numpy_helper
 
-    model = onnx.load(str(in_path))
     graph = model.graph
     weights = {init.name: init for init in graph.initializer}
     consumers: dict[str, list[tuple[int, Any]]] = {}  # input -> (position in the graph, MatMul)
@@ -92,7 +109,6 @@ def smooth(
     kept = [init for init in graph.initializer if init.name in used]
     del graph.initializer[:]
     graph.initializer.extend(kept)
-    onnx.save(model, str(out_path))
     return len(inserted)
 
 
@@ -113,14 +129,19 @@ def _channel_peaks(
     import onnxruntime as ort
     from onnx import helper
 
-    probe = onnx.ModelProto()
-    probe.CopyFrom(model)
+    # The tensors become outputs only for the probe's serialized copy (a deep copy of the proto is slower).
+    outputs = len(model.graph.output)
     for name in names:
-        probe.graph.output.append(helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None))
+        model.graph.output.append(helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None))
+    try:
+        probe = model.SerializeToString()
+    finally:
+        del model.graph.output[outputs:]
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     options.log_severity_level = 3
-    session = ort.InferenceSession(probe.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(probe, options, providers=["CPUExecutionProvider"])
+    del probe
     totals: dict[str, np.ndarray] = {}
     texts = 0
     for feeds in calibration:

@@ -4,7 +4,9 @@ create, InService (rolled back) for an update; an unexpected error also logs its
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, cast
 
@@ -40,6 +42,7 @@ class Exploding:
 class Resolved:
     model_dir = Path("/nowhere")
     digest = "0" * 64
+    fresh = False
 
 
 class Fine:
@@ -48,7 +51,11 @@ class Fine:
     def resolve(self, url: str, label: str) -> Any:
         return Resolved()
 
-    async def build(self, model_dir: Path, digest: str, options: Any) -> Path:
+    @contextlib.asynccontextmanager
+    async def early_converter(self, options: Any) -> AsyncIterator[None]:
+        yield None
+
+    async def build(self, model_dir: Path, digest: str, options: Any, early: Any = None) -> Path:
         return Path("/nowhere/bundle")
 
 
@@ -62,7 +69,7 @@ def run_deploy(
         )
         pool = Pool(cast(WorkerHub, None), idle_timeout_s=60, memory_budget_mb=4096, spawn_timeout_s=5)
         router = Router(pool, account_id="0", region="us-east-1", wait_budget_s=1, invocation_timeout_s=1)
-        artifacts, bundles = stores or (Exploding(), None)
+        artifacts, bundles = stores or (Exploding(), Fine())
         lifecycle = EndpointLifecycle(repo, artifacts, bundles, router, Settings())
         lifecycle.start("e", CONFIG, models, updating=updating)
         await lifecycle.wait("e")
