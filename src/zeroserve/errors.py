@@ -96,3 +96,9 @@ class ServiceUnavailable(ZeroserveError):
 
 class TrainingJobFailed(ZeroserveError):
     """A training job could not run or finish; `message` becomes its FailureReason (never an HTTP answer)."""
+
+
+def one_line(text: str, limit: int = 500) -> str:
+    """`text` as one line of at most `limit` characters: a FailureReason, a manifest's reason."""
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 3] + "..."

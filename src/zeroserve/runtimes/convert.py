@@ -139,7 +139,7 @@ def _trace(
         )
 
 
-# The int8 schemes the fidelity gate chooses from, fastest first (see export._convert_to_onnx).
+# The int8 schemes the fidelity gate chooses from, fastest first (int8_gate.py).
 DYNAMIC = "dynamic"
 BLOCKWISE = "blockwise"
 INT8_SCHEMES = (DYNAMIC, BLOCKWISE)

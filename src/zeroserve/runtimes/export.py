@@ -28,17 +28,14 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 import zeroserve
-from zeroserve.errors import ArtifactError
-from zeroserve.runtimes import convert, fidelity, smoothing, user_script
+from zeroserve.errors import ArtifactError, one_line
+from zeroserve.runtimes import convert, int8_gate, user_script
 from zeroserve.runtimes import task_names as t
 from zeroserve.runtimes.manifest import (
     CHECKPOINT_DIR,
@@ -47,17 +44,11 @@ from zeroserve.runtimes.manifest import (
     BundleManifest,
     write_manifest,
 )
-from zeroserve.runtimes.pipeline import Pipeline
 from zeroserve.runtimes.requirements import check_requirements
-from zeroserve.runtimes.tasks import make_task
 from zeroserve.runtimes.tokenizer import TextEncoder
 
 MODEL_FILE = "model.onnx"
 SOURCE_DIGEST_ENV = "ZEROSERVE_SOURCE_DIGEST"
-# Texts the dynamic int8 scheme calibrates its smoothing on: 32, 48 and 64 measured alike (see smoothing.py).
-CALIBRATION_TEXTS = 32
-CALIBRATION_BATCH = 16
-
 # Position embeddings these models reserve for padding offsets (RoBERTa family: pad_token_id + 1).
 _POSITION_OFFSET_MODELS = {"roberta", "xlm-roberta", "camembert", "longformer", "ibert", "data2vec-text"}
 _DEFAULT_MAX_LENGTH = 512
@@ -166,7 +157,7 @@ def _build_into(
         quantization = _convert_to_onnx(work, model, task, manifest, quantize)
     except Exception as exc:  # any exporter failure: serve with PyTorch rather than fail the deploy
         reason = f"ONNX export failed, serving with PyTorch: {type(exc).__name__}: {exc}"
-        return replace(manifest, runtime=RUNTIME_TORCH, fallback_reason=_one_line(reason))
+        return replace(manifest, runtime=RUNTIME_TORCH, fallback_reason=one_line(reason))
     return replace(
         manifest, model_file=MODEL_FILE, quantized=quantization["served"] == "int8", quantization=quantization
     )
@@ -192,12 +183,14 @@ def _convert_to_onnx(
     decision: dict[str, Any]
     if quantize is False:
         decision = {"mode": "off", "served": "fp32", "reason": "ZEROSERVE_QUANTIZE=false"}
-        chosen = _optimized(fp32)
+        chosen = int8_gate.optimized(fp32)
     elif quantize is None:
-        decision, chosen = _gate(work, manifest, fp32, scratch, _calibration(encoder, manifest))
+        decision, chosen = int8_gate.choose(
+            work, manifest, fp32, scratch, int8_gate.calibration_inputs(encoder, manifest)
+        )
     else:
         scheme = convert.DYNAMIC if quantize is True else quantize
-        chosen = _int8(fp32, scratch, scheme, _calibration(encoder, manifest))
+        chosen = int8_gate.int8(fp32, scratch, scheme, int8_gate.calibration_inputs(encoder, manifest))
         setting = "true" if quantize is True else scheme
         decision = {
             "mode": "forced",
@@ -212,135 +205,6 @@ def _convert_to_onnx(
         convert.run_onnx(work / MODEL_FILE, sample, disable_optimizations=True)
     shutil.rmtree(scratch)
     return decision
-
-
-def _optimized(path: Path) -> Path:
-    """`path`'s graph fully optimized once, saved beside it: the gate and the workers open it as is."""
-    out = path.with_suffix(".opt.onnx")
-    convert.optimize(path, out)
-    return out
-
-
-def _calibration(encoder: TextEncoder, manifest: BundleManifest) -> list[dict[str, np.ndarray]]:
-    """Model inputs for activation smoothing: the packaged calibration texts, in padded batches of
-    similar length (smoothing takes each text's peaks over its own tokens)."""
-    texts = sorted(smoothing.calibration_texts(CALIBRATION_TEXTS), key=len)
-    batches = []
-    for start in range(0, len(texts), CALIBRATION_BATCH):
-        arrays = encoder.encode(texts[start : start + CALIBRATION_BATCH]).arrays
-        batches.append({name: arrays[name] for name in manifest.input_names})
-    return batches
-
-
-def _int8(fp32: Path, scratch: Path, scheme: str, calibration: Sequence[Mapping[str, np.ndarray]]) -> Path:
-    """The optimized int8 graph of `scheme`, quantized from the fused fp32 graph (made once)."""
-    prepared = scratch / "model.prepared.onnx"
-    if not prepared.is_file():
-        convert.prepare(fp32, prepared)
-    candidate = scratch / f"model.int8-{scheme}.onnx"
-    convert.quantize_int8(prepared, candidate, scheme, calibration)
-    return _optimized(candidate)
-
-
-def _gate(
-    work: Path,
-    manifest: BundleManifest,
-    fp32: Path,
-    scratch: Path,
-    calibration: Sequence[Mapping[str, np.ndarray]],
-) -> tuple[dict[str, Any], Path]:
-    """The fidelity gate's decision and the (optimized) file to serve: each int8 scheme in turn, fastest
-    first, until one passes; fp32 if none does. A gate that cannot run keeps the safe choice, fp32, and
-    says why. The fp32 reference is optimized and answers the probes in a second thread while the first
-    int8 candidate is built (onnxruntime releases the GIL; quantization is mostly numpy)."""
-    tried: list[dict[str, Any]] = []
-    reasons: list[str] = []
-    report: fidelity.FidelityReport | None = None
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="zeroserve-gate") as pool:
-        reference = pool.submit(lambda: _Judge(work, manifest, _optimized(fp32)))
-        try:
-            for scheme in convert.INT8_SCHEMES:
-                candidate = _int8(fp32, scratch, scheme, calibration)
-                judge = reference.result()
-                report = judge.measure(candidate)
-                tried.append(
-                    {"scheme": scheme, "passed": report.passed, "metrics": report.to_dict()["metrics"]}
-                )
-                reasons.append(f"{scheme} " + report.summary())
-                if report.passed:
-                    return {
-                        "mode": "gate",
-                        "served": "int8",
-                        "scheme": scheme,
-                        "reason": _one_line("; ".join(reasons)),
-                        "report": report.to_dict(),
-                        "tried": tried,
-                        "gate_s": round(judge.elapsed_s, 3),
-                    }, candidate
-        except Exception as exc:
-            reason = f"the int8 fidelity gate could not run ({type(exc).__name__}: {exc}); serving fp32 ONNX"
-            return {"mode": "gate", "served": "fp32", "reason": _one_line(reason)}, _optimized(fp32)
-    assert report is not None
-    return {
-        "mode": "gate",
-        "served": "fp32",
-        "reason": _one_line("; ".join(reasons) + "; serving fp32 ONNX"),
-        "report": report.to_dict(),
-        "tried": tried,
-        "gate_s": round(judge.elapsed_s, 3),
-    }, judge.reference_path
-
-
-class _Judge:
-    """int8 candidates against fp32 through the serving pipeline, on the task's probe set. The fp32
-    answers are computed once (here, on construction), however many candidates are judged."""
-
-    def __init__(self, work: Path, manifest: BundleManifest, reference_path: Path) -> None:
-        started = time.perf_counter()
-        self.work, self.manifest, self.reference_path = work, manifest, reference_path
-        # Probes are judged with truncation on, so an over-long probe is compared rather than refused.
-        self.gate_manifest = replace(manifest, truncation=True)
-        self.reference = _Remembered(self._pipeline(reference_path))
-        self.vocabulary = sorted(self.reference.inner.encoder.tokenizer.get_vocab())
-        self.reference.run(
-            fidelity.probe_requests(
-                manifest.task, self.vocabulary, fidelity.PROBES, mask_token=manifest.mask_token
-            )
-        )
-        self.elapsed_s = time.perf_counter() - started
-
-    def _pipeline(self, path: Path) -> Pipeline:
-        from zeroserve.runtimes.loader import load_encoder, task_context
-        from zeroserve.runtimes.onnx import OnnxModel
-
-        encoder = load_encoder(self.work, self.gate_manifest)
-        task = make_task(self.manifest.task, task_context(self.gate_manifest, encoder))
-        return Pipeline(task, encoder, OnnxModel(path, self.manifest.output_names))
-
-    def measure(self, candidate: Path) -> fidelity.FidelityReport:
-        started = time.perf_counter()
-        report = fidelity.measure(
-            self.manifest.task,
-            self.reference,
-            self._pipeline(candidate),
-            self.vocabulary,
-            mask_token=self.manifest.mask_token,
-        )
-        self.elapsed_s += time.perf_counter() - started
-        return report
-
-
-class _Remembered:
-    """A pipeline whose answers to the last request list are kept (the probe set is the same each time)."""
-
-    def __init__(self, inner: Pipeline) -> None:
-        self.inner = inner
-        self._last: tuple[list[Any], list[Any]] | None = None
-
-    def run(self, requests: Sequence[tuple[Any, Mapping[str, Any]]]) -> list[Any]:
-        if self._last is None or self._last[0] != list(requests):
-            self._last = (list(requests), self.inner.run(requests))
-        return self._last[1]
 
 
 def _read_config(source_dir: Path) -> dict[str, Any]:
@@ -426,11 +290,6 @@ def _publish(work: Path, bundle_dir: Path) -> None:
     shutil.rmtree(retired, ignore_errors=True)
 
 
-def _one_line(text: str, limit: int = 500) -> str:
-    line = " ".join(text.split())
-    return line if len(line) <= limit else line[: limit - 3] + "..."
-
-
 @contextlib.contextmanager
 def _quiet_stderr() -> Iterator[None]:
     """Silence library chatter (tracer warnings, progress bars, onnxruntime's C++ logger), both Python's
@@ -512,10 +371,10 @@ def main(argv: list[str] | None = None) -> int:
                 env=os.environ,
             )
     except ArtifactError as exc:
-        print(_one_line(exc.message), file=sys.stderr)
+        print(one_line(exc.message), file=sys.stderr)
         return 1
     except Exception as exc:
-        print(_one_line(f"{type(exc).__name__}: {exc}"), file=sys.stderr)
+        print(one_line(f"{type(exc).__name__}: {exc}"), file=sys.stderr)
         return 1
     print(manifest.to_json())
     return 0
