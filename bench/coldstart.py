@@ -6,6 +6,7 @@ worker's start goes (fork, connect, load, warm-up, from each worker's ready head
 from __future__ import annotations
 
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -26,6 +27,8 @@ TITLE = "1. Cold start: idle endpoint -> answer"
 ENDPOINT = "coldstart"
 IDLE_TIMEOUT_S = 0.3
 NO_TEMPLATES = {"ZEROSERVE_TEMPLATE_IDLE_TIMEOUT_S": "0"}
+DEPLOY_ROUNDS = 3  # uncached deploys, each on a fresh server and data dir (one is too noisy to compare)
+DEPLOY_TARGET_S = 5.0
 PHASES = ("fork", "connect", "load", "warm_up")
 TEXT = "A warm, funny and surprisingly moving film."
 NAIVE_SCRIPT = Path(__file__).parent / "peers" / "naive_cold.py"
@@ -115,16 +118,20 @@ def naive_start_ms(checkpoint: Path) -> float:
     return elapsed_ms
 
 
-def _deploy_times(ctx: Context) -> tuple[float, float]:
-    """CreateEndpoint -> InService on an empty data dir (conversion runs), then again for a second endpoint
-    with the same artifact (conversion cached by digest)."""
-    folder = Path(tempfile.mkdtemp(prefix="deploy-", dir=cache_root()))
-    try:
-        with running(data_dir=folder, log_name="deploy") as zs:
-            uncached = zs.redeploy("deploy-a", ctx.sentiment)
-            cached = zs.redeploy("deploy-b", ctx.sentiment)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+def _deploy_times(ctx: Context, rounds: int) -> tuple[list[float], float]:
+    """CreateEndpoint -> InService on an empty data dir (conversion runs), `rounds` times, each on a new
+    server; then, on the last one, again for a second endpoint with the same artifact (conversion cached
+    by digest)."""
+    uncached: list[float] = []
+    cached = float("nan")
+    for _ in range(rounds):
+        folder = Path(tempfile.mkdtemp(prefix="deploy-", dir=cache_root()))
+        try:
+            with running(data_dir=folder, log_name="deploy") as zs:
+                uncached.append(zs.redeploy("deploy-a", ctx.sentiment))
+                cached = zs.redeploy("deploy-b", ctx.sentiment)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
     return uncached, cached
 
 
@@ -156,7 +163,8 @@ def run(ctx: Context) -> Section:
     log(f"coldstart: {naive_count} naive fresh-process starts")
     naive = [naive_start_ms(ctx.sentiment.checkpoint) for _ in range(naive_count)]
     log("coldstart: deploy times")
-    uncached_s, cached_s = _deploy_times(ctx) if not ctx.quick else (float("nan"), float("nan"))
+    deploys, cached_s = _deploy_times(ctx, DEPLOY_ROUNDS) if not ctx.quick else ([], float("nan"))
+    uncached_s = statistics.median(deploys) if deploys else float("nan")
 
     cold, warm, naive_s, boto = (
         Summary.of(colds),
@@ -261,7 +269,8 @@ def run(ctx: Context) -> Section:
             ["deploy (CreateEndpoint -> InService)", "seconds"],
             [
                 [
-                    "uncached: unpack + ONNX export + int8 quantization + optimization + first load",
+                    "uncached: unpack + ONNX export + int8 quantization + optimization + first load "
+                    f"(median of {len(deploys)}: {', '.join(fmt(d, 1) for d in deploys)})",
                     fmt(uncached_s, 1),
                 ],
                 ["cached: same artifact again (conversion cached by digest)", fmt(cached_s, 2)],
@@ -296,6 +305,15 @@ def run(ctx: Context) -> Section:
             cold.p50 <= 30 and cold.p99 <= 60,
         )
     )
+    if deploys:
+        section.targets.append(
+            Target(
+                "deploy of a new artifact, MiniLM sentiment (CreateEndpoint -> InService, median)",
+                f"<= {DEPLOY_TARGET_S:.0f} s",
+                f"{fmt(uncached_s, 1)} s",
+                uncached_s <= DEPLOY_TARGET_S,
+            )
+        )
     return section
 
 
