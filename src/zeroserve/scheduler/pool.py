@@ -139,7 +139,6 @@ class Pool:
             idle_timeout_s=self.idle_timeout_s,
             min_workers=deployment.min_workers,
             max_workers=max(deployment.max_workers, deployment.min_workers),
-            target_inflight_per_worker=deployment.max_batch_size,
         )
         variant = VariantPool(deployment, scaling)
         self.variants[deployment.key] = variant

@@ -215,6 +215,23 @@ def test_busy_workers_scale_out_up_to_max_workers() -> None:
     run(scenario)
 
 
+def test_busy_workers_scale_out_though_their_batches_have_room() -> None:
+    # Batches hold 16, yet one request in flight is enough: with one worker, requests would queue behind its
+    # batches while the other core idles.
+    async def scenario(pool: Pool, hub: FakeHub, clock: FakeClock, events: Events) -> None:
+        variant = pool.deploy(deployment("e", max_workers=2, max_batch_size=16))
+        first, _ = await pool.acquire(variant, clock.now() + 30)
+        first.connection.active = 1  # type: ignore[attr-defined]
+        second, cold = await pool.acquire(variant, clock.now() + 30)
+        assert second is first and not cold, "it joins the busy worker's batch rather than wait"
+        await settle()
+        assert len(hub.spawned) == 2, "and a second worker started for the next ones"
+        third, _ = await pool.acquire(variant, clock.now() + 30)
+        assert third is not first
+
+    run(scenario)
+
+
 def test_proving_a_deployment_reuses_the_provisioned_worker_instead_of_forking_another() -> None:
     async def scenario(pool: Pool, hub: FakeHub, clock: FakeClock, events: Events) -> None:
         variant = pool.deploy(deployment("e", min_workers=1))
