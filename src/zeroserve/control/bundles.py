@@ -33,7 +33,8 @@ log = logging.getLogger("zeroserve.deploy")
 
 # 2: int8 chosen by the fidelity gate, truncation off by default. 3: the gate also tries blockwise int8.
 # 4: dynamic int8 smooths activation outliers first and keeps embeddings in fp16.
-BUNDLE_FORMAT = 4
+# 5: blockwise int8 keeps embeddings in fp16 too.
+BUNDLE_FORMAT = 5
 
 
 @dataclass(frozen=True)

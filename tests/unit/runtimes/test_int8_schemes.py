@@ -111,17 +111,23 @@ def test_smoothing_brings_dynamic_int8_closer_to_fp32(minilm_graphs: dict[str, P
     assert ops.count("DynamicQuantizeMatMul") == 36 and "Mul" in ops
 
 
-def test_dynamic_replaces_weight_matmuls_and_keeps_embedding_tables_in_fp16(
-    minilm_graphs: dict[str, Path],
+@pytest.mark.parametrize(
+    ("scheme", "matmul"), [("dynamic", "DynamicQuantizeMatMul"), ("blockwise", "MatMulNBits")]
+)
+def test_each_scheme_replaces_weight_matmuls_and_keeps_embedding_tables_in_fp16(
+    minilm_graphs: dict[str, Path], scheme: str, matmul: str
 ) -> None:
-    ops = _ops(minilm_graphs["dynamic"])
-    assert ops.count("DynamicQuantizeMatMul") == 36
+    ops = _ops(minilm_graphs[scheme])
+    assert ops.count(matmul) == 36
     # word, position and token-type embeddings: fp16 tables looked up, then cast to float
     assert ops.count("Cast") >= 3 and "DequantizeLinear" not in ops
-    tables = [
-        i for i in onnx.load(str(minilm_graphs["dynamic"])).graph.initializer if i.name.endswith("_table")
-    ]
+    initializers = onnx.load(str(minilm_graphs[scheme])).graph.initializer
+    tables = [i for i in initializers if i.name.endswith("_table")]
     assert len(tables) == 3 and all(t.data_type == onnx.TensorProto.FLOAT16 for t in tables)
+    float_tables = [
+        i.name for i in initializers if len(i.dims) == 2 and i.data_type == onnx.TensorProto.FLOAT
+    ]
+    assert not float_tables, "no fp32 copy of a table or weight is left"
 
 
 def test_dynamic_matmuls_compute_what_onnxruntimes_quantize_dynamic_computes(tmp_path: Path) -> None:
