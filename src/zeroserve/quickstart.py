@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 from rich.console import Console
 from rich.panel import Panel
 
+from zeroserve.control.bundles import BUNDLE_FORMAT
 from zeroserve.errors import ValidationError
 from zeroserve.services import Services
 
@@ -30,14 +32,26 @@ print(json.loads(answer["Body"].read()))"""
     return curl, boto
 
 
+def revision(artifact: Path) -> str:
+    """The model and endpoint config name for `artifact` as this version converts it. An `up` with another
+    model, a retrained default model (same path, other bytes) or a zeroserve whose conversion changed gets
+    a new name, so the endpoint moves to it instead of serving what an earlier run recorded."""
+    with artifact.open("rb") as file:
+        digest = hashlib.file_digest(file, "sha256").hexdigest()
+    return f"{ENDPOINT}-{digest[:12]}-f{BUNDLE_FORMAT}"
+
+
 async def deploy_default(services: Services, url: str, artifact: Path, console: Console) -> None:
-    """Create model, config and endpoint `sentiment` (unless they exist), wait for InService, show usage."""
+    """Serve `artifact` as endpoint `sentiment`: create its model and config (unless they exist), then create
+    the endpoint or move it to them (UpdateEndpoint: the old revision serves until the new one is ready),
+    wait for InService, drop the revision it replaced, and show usage."""
     control = services.control
+    name = revision(artifact)
     calls: list[tuple[str, dict[str, Any]]] = [
         (
             "CreateModel",
             {
-                "ModelName": ENDPOINT,
+                "ModelName": name,
                 "ExecutionRoleArn": "arn:aws:iam::000000000000:role/zeroserve",
                 "PrimaryContainer": {
                     "Image": "zeroserve/huggingface-onnx",
@@ -49,30 +63,32 @@ async def deploy_default(services: Services, url: str, artifact: Path, console: 
         (
             "CreateEndpointConfig",
             {
-                "EndpointConfigName": ENDPOINT,
+                "EndpointConfigName": name,
                 "ProductionVariants": [
                     {
                         "VariantName": "AllTraffic",
-                        "ModelName": ENDPOINT,
+                        "ModelName": name,
                         "ServerlessConfig": {"MemorySizeInMB": 2048, "MaxConcurrency": 20},
                     }
                 ],
             },
         ),
-        ("CreateEndpoint", {"EndpointName": ENDPOINT, "EndpointConfigName": ENDPOINT}),
     ]
     for action, params in calls:
-        try:
-            control.handle(action, params)
-        except ValidationError as exc:
-            if "already existing" not in exc.message:
-                raise
+        _unless_existing(control, action, params)
+    previous = _current_config(control)
+    if previous is None:
+        control.handle("CreateEndpoint", {"EndpointName": ENDPOINT, "EndpointConfigName": name})
+    elif previous != name:
+        control.handle("UpdateEndpoint", {"EndpointName": ENDPOINT, "EndpointConfigName": name})
     with console.status(f"deploying endpoint [bold]{ENDPOINT}[/] (export + int8 quantization on first run)"):
         while True:
             status = control.handle("DescribeEndpoint", {"EndpointName": ENDPOINT})
             if status["EndpointStatus"] not in ("Creating", "Updating"):
                 break
             await asyncio.sleep(0.2)
+    if previous not in (None, name) and status.get("EndpointConfigName") == name:
+        _drop_revision(control, previous)
     if status["EndpointStatus"] != "InService":
         console.print(
             f"[red]endpoint {ENDPOINT} is {status['EndpointStatus']}: {status.get('FailureReason')}"
@@ -86,6 +102,38 @@ async def deploy_default(services: Services, url: str, artifact: Path, console: 
     console.print("[bold]boto3[/]")
     console.print(boto, soft_wrap=True, markup=False, highlight=False)
     await _show_example_answer(url, console)
+
+
+def _unless_existing(control: Any, action: str, params: dict[str, Any]) -> None:
+    try:
+        control.handle(action, params)
+    except ValidationError as exc:
+        if "already existing" not in exc.message:
+            raise
+
+
+def _current_config(control: Any) -> str | None:
+    """The endpoint's config, or None when there is no endpoint to move (none, or a Failed one, which
+    UpdateEndpoint refuses: it is deleted and created anew)."""
+    try:
+        described = control.handle("DescribeEndpoint", {"EndpointName": ENDPOINT})
+    except ValidationError:
+        return None
+    if described["EndpointStatus"] == "Failed":
+        control.handle("DeleteEndpoint", {"EndpointName": ENDPOINT})
+        return None
+    return str(described["EndpointConfigName"])
+
+
+def _drop_revision(control: Any, config_name: str) -> None:
+    """Delete the endpoint config the endpoint no longer uses, and its models (an earlier `up`'s)."""
+    try:
+        config = control.handle("DescribeEndpointConfig", {"EndpointConfigName": config_name})
+        control.handle("DeleteEndpointConfig", {"EndpointConfigName": config_name})
+        for variant in config["ProductionVariants"]:
+            control.handle("DeleteModel", {"ModelName": variant["ModelName"]})
+    except ValidationError:  # already gone, or shared with something else: leave it
+        pass
 
 
 async def _show_example_answer(url: str, console: Console) -> None:
