@@ -87,13 +87,15 @@ async def deploy_default(services: Services, url: str, artifact: Path, console: 
             if status["EndpointStatus"] not in ("Creating", "Updating"):
                 break
             await asyncio.sleep(0.2)
-    if previous not in (None, name) and status.get("EndpointConfigName") == name:
-        _drop_revision(control, previous)
-    if status["EndpointStatus"] != "InService":
+    if status["EndpointStatus"] != "InService" or status.get("EndpointConfigName") != name:
+        # Failed, or an update rolled back: the endpoint does not serve this artifact.
         console.print(
-            f"[red]endpoint {ENDPOINT} is {status['EndpointStatus']}: {status.get('FailureReason')}"
+            f"[red]endpoint {ENDPOINT} is {status['EndpointStatus']} on {status.get('EndpointConfigName')}, "
+            f"not {name}: {status.get('FailureReason')}"
         )
         return
+    if previous not in (None, name):
+        _drop_revision(control, previous)
     curl, boto = _examples(url)
     console.print(Panel.fit(f"zeroserve is serving [bold]{ENDPOINT}[/] at {url}", style="green"))
     # soft_wrap: examples are printed whole, never cropped or re-wrapped, so they can be copied as they are.

@@ -49,6 +49,7 @@ from zeroserve.runtimes.tokenizer import TextEncoder
 
 MODEL_FILE = "model.onnx"
 SOURCE_DIGEST_ENV = "ZEROSERVE_SOURCE_DIGEST"
+
 # Position embeddings these models reserve for padding offsets (RoBERTa family: pad_token_id + 1).
 _POSITION_OFFSET_MODELS = {"roberta", "xlm-roberta", "camembert", "longformer", "ibert", "data2vec-text"}
 _DEFAULT_MAX_LENGTH = 512
