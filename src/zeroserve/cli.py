@@ -117,7 +117,10 @@ def up(
         Path | None,
         typer.Option(
             help="model.tar.gz to serve [default: the packaged MiniLM "
-            "sentiment model, trained once and cached]"
+            "sentiment model, trained once and cached]",
+            exists=True,
+            dir_okay=False,
+            readable=True,
         ),
     ] = None,
     s3: S3Opt = False,
@@ -138,7 +141,10 @@ def up(
     settings = _settings(host, port, data_dir, idle_timeout_s, memory_budget_mb, insecure, s3)
 
     async def on_ready(services: Services, url: str) -> None:
-        await deploy_default(services, url, artifact, console)
+        try:
+            await deploy_default(services, url, artifact, console)
+        except OSError as exc:  # the artifact went away or became unreadable after the check above
+            console.print(f"[red]cannot serve {artifact}: {exc}")
 
     try:
         run_server(settings, port_file=port_file, on_ready=on_ready)

@@ -87,11 +87,14 @@ async def deploy_default(services: Services, url: str, artifact: Path, console: 
             if status["EndpointStatus"] not in ("Creating", "Updating"):
                 break
             await asyncio.sleep(0.2)
-    if status["EndpointStatus"] != "InService" or status.get("EndpointConfigName") != name:
-        # Failed, or an update rolled back: the endpoint does not serve this artifact.
+    if status["EndpointStatus"] != "InService":
+        reason = status.get("FailureReason")
+        console.print(f"[red]endpoint {ENDPOINT} is {status['EndpointStatus']}: {reason}")
+        return
+    if status.get("EndpointConfigName") != name:  # the update failed and was rolled back
         console.print(
-            f"[red]endpoint {ENDPOINT} is {status['EndpointStatus']} on {status.get('EndpointConfigName')}, "
-            f"not {name}: {status.get('FailureReason')}"
+            f"[red]endpoint {ENDPOINT} still serves {status.get('EndpointConfigName')}: "
+            f"{status.get('FailureReason')}"
         )
         return
     if previous not in (None, name):

@@ -96,3 +96,13 @@ def test_up_with_another_model_moves_the_endpoint_to_it(tmp_path: Path, tiny_tar
         assert [m["ModelName"] for m in sm.list_models()["Models"]] == [config], "the old revision is gone"
     finally:
         _stop(process)
+
+
+def test_up_with_a_missing_model_says_so_and_exits(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.tar.gz"
+    command = [sys.executable, "-m", "zeroserve", "up", "--model", str(missing), "--data-dir", str(tmp_path)]
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=60, env=dict(os.environ, COLUMNS="200")
+    )
+    assert done.returncode == 2
+    assert "does not exist" in done.stderr and "--model" in done.stderr
