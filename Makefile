@@ -22,7 +22,7 @@ parity-venv: $(PARITY_STAMP)
 $(PARITY_STAMP): Makefile
 	$(PYTHON) -m venv $(PARITY_VENV)
 	$(PARITY_VENV)/bin/python -m pip install -q torch==2.13.0
-	$(PARITY_VENV)/bin/python -m pip install -q 'transformers==4.57.6'
+	$(PARITY_VENV)/bin/python -m pip install -q 'transformers==4.51.3'
 	$(PARITY_VENV)/bin/python -m pip install -q --no-deps sagemaker-huggingface-inference-toolkit==2.6.0 \
 		sagemaker-inference==1.10.1 multi-model-server==1.1.11 psutil pillow scipy six
 	touch $(PARITY_STAMP)

@@ -28,7 +28,7 @@ GATE_TARGET_S = 2.0
 
 
 def _build(checkpoint: Path, task: str, quantize: bool | None) -> tuple[float, dict[str, Any]]:
-    from zeroserve.runtimes.export import build_bundle
+    from zeroserve.conversion.export import build_bundle
 
     folder = Path(tempfile.mkdtemp(prefix="zeroserve-bench-gate-"))
     try:

@@ -17,7 +17,7 @@ from tests.server import ServerProcess
 
 from bench.context import Context, log
 from bench.report import Section, Table
-from zeroserve.objectstore.weed import find_weed, free_port, plan_launch
+from zeroserve.local_s3.weed import find_weed, free_port, plan_launch
 
 NAME = "s3"
 TITLE = "10. Local S3 store (`--s3`, SeaweedFS)"

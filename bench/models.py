@@ -1,7 +1,8 @@
 """The checkpoints and bundles the benchmarks time, built once and cached under `<zeroserve cache>/bench`.
 
-- the sentiment model: the trained default model (`zeroserve.train`) when it is cached or can be trained, else
-  the packaged MiniLM with a random classification head (same architecture and size, fine for timing);
+- the sentiment model: the trained default model (`zeroserve.sentiment_trainer`) when it is cached or can be
+  trained, else the packaged MiniLM with a random classification head (same architecture and size, fine
+  for timing);
 - a MiniLM classifier with the full 512-token window (the trained model's tokenizer truncates shorter);
 - DistilBERT-size (66M) and BERT-base-size (110M) classifiers from configs, random weights;
 - bundles of any of them (ONNX int8, ONNX fp32, PyTorch) via zeroserve's own `build_bundle`.
@@ -132,10 +133,10 @@ def sized_classifier(name: str) -> ModelSource:
 
 def _train_defaults() -> Any:
     """The module of `ensure_default_model()` (its name moved once; accept both)."""
-    for name in ("zeroserve.train.defaults", "zeroserve.train.default_model"):
+    for name in ("zeroserve.sentiment_trainer.defaults", "zeroserve.sentiment_trainer.default_model"):
         if importlib.util.find_spec(name) is not None:
             return importlib.import_module(name)
-    raise ModuleNotFoundError("zeroserve.train has no ensure_default_model()")
+    raise ModuleNotFoundError("zeroserve.sentiment_trainer has no ensure_default_model()")
 
 
 def sentiment(allow_training: bool) -> ModelSource:
@@ -159,7 +160,8 @@ def sentiment(allow_training: bool) -> ModelSource:
             archive.extractall(out, filter="data")
 
     folder = _build_once(cache_root() / f"sentiment-{file_digest(artifact)[:12]}", unpack)
-    return ModelSource("sentiment", folder, artifact, "MiniLM fine-tuned on IMDB (zeroserve.train)", True)
+    description = "MiniLM fine-tuned on IMDB (zeroserve.sentiment_trainer)"
+    return ModelSource("sentiment", folder, artifact, description, True)
 
 
 def file_digest(path: Path) -> str:
@@ -185,7 +187,7 @@ def bundle(source: ModelSource, runtime: str = "onnx", quantize: bool | str | No
     """A zeroserve bundle of `source` (what a worker loads), built by `build_bundle` and cached.
     `quantize` as build_bundle takes it: True/False, an int8 scheme's name, or None (the fidelity gate's
     choice, what a default deploy serves)."""
-    from zeroserve.runtimes.export import build_bundle
+    from zeroserve.conversion.export import build_bundle
 
     if runtime != "onnx":
         kind = "torch"

@@ -37,7 +37,7 @@ AGREEMENT_TARGET = 0.995
 def previous_int8_bundle(source: ModelSource) -> Path:
     """The dynamic int8 bundle with model.onnx made the way zeroserve made it before the blockwise scheme
     (dynamic quantization of the raw export, then full optimization), for a same-run speed baseline."""
-    from zeroserve.runtimes import convert
+    from zeroserve.conversion import convert
     from zeroserve.runtimes.manifest import read_manifest
     from zeroserve.runtimes.tokenizer import TextEncoder
 

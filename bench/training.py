@@ -131,8 +131,8 @@ def _latencies_beside(zs: Zeroserve, url: str, payload: bytes, count: int, job: 
 
 
 def run(ctx: Context) -> Section:
-    from zeroserve.train.base_model import minilm_path
-    from zeroserve.train.data import train_sample
+    from zeroserve.sentiment_trainer.base_model import minilm_path
+    from zeroserve.sentiment_trainer.data import train_sample
 
     section = Section(NAME, TITLE)
     repo = Path(__file__).resolve().parent.parent

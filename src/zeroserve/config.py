@@ -68,7 +68,7 @@ class Settings:
     training_memory_mb: int = field(default_factory=lambda: int(_total_memory_mb() * 0.6))
     # After StopTrainingJob (or MaxRuntimeInSeconds), SIGTERM, then SIGKILL after this long.
     training_stop_grace_s: float = 10.0
-    # Start a local S3 store (SeaweedFS) unless S3 is configured; see objectstore/choice.py for the rule.
+    # Start a local S3 store (SeaweedFS) unless S3 is configured; see local_s3/choice.py for the rule.
     s3: bool = False
     # Its S3 port; 0: the one it had last time if free, else any free one.
     s3_port: int = 0

@@ -1,6 +1,6 @@
 """SageMaker's wording for the data plane's errors, kept beside the error classes (errors.py) and their HTTP
-table (api/errors.py): the router says what happened, these functions say it the way SageMaker does, so a
-change of wording never touches scheduling code.
+table (api/error_responses.py): the router says what happened, these functions say it the way SageMaker does,
+so a change of wording never touches scheduling code.
 """
 
 from __future__ import annotations

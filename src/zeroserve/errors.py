@@ -1,4 +1,4 @@
-"""Domain errors. Raised anywhere in zeroserve; only `api/errors.py` knows how they map to HTTP."""
+"""Domain errors. Raised anywhere in zeroserve; only `api/error_responses.py` knows how they map to HTTP."""
 
 from __future__ import annotations
 

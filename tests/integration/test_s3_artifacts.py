@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from s3server import put_object, s3_client, s3_server
+from zeroserve.artifacts.cache import ArtifactCache
 from zeroserve.errors import ArtifactError
-from zeroserve.store.artifacts import ArtifactCache
 
 CONFIG = b'{"architectures": ["BertForSequenceClassification"]}'
 

@@ -417,8 +417,8 @@ def test_answers_fit_botocore_output_shapes(
 ) -> None:
     import httpx
 
-    from zeroserve.control.service_model import service_model
-    from zeroserve.control.validation import problems_in
+    from zeroserve.aws.service_model import service_model
+    from zeroserve.aws.validation import problems_in
 
     for name, hps in (("shaped-ok", {}), ("shaped-failed", {"raise": "boom"})):
         if name not in [

@@ -63,7 +63,7 @@ def bundle(model: str, runtime: str) -> Path:
 
 
 def _minilm_bundle(runtime: str) -> Path:
-    from zeroserve.runtimes.export import build_bundle
+    from zeroserve.conversion.export import build_bundle
 
     root = default_cache_dir()
     target = root / f"minilm-feature-extraction-{runtime}-{_exporter_fingerprint()}"

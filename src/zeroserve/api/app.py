@@ -13,7 +13,7 @@ from starlette.routing import Route
 from zeroserve.api import control, dashboard, metrics, public, runtime, status
 from zeroserve.api.auth import SigV4Middleware
 from zeroserve.config import Settings
-from zeroserve.services import Services
+from zeroserve.wiring import Services
 
 
 def create_app(settings: Settings) -> Starlette:

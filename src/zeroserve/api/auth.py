@@ -19,8 +19,8 @@ from datetime import UTC, datetime
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from zeroserve.api.errors import Plane, error_response
-from zeroserve.control.payload import MAX_BODY_BYTES
+from zeroserve.api.error_responses import Plane, error_response
+from zeroserve.aws.payload import MAX_BODY_BYTES
 from zeroserve.errors import (
     AuthError,
     IncompleteSignature,

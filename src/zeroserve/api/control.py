@@ -10,9 +10,9 @@ import uuid
 from starlette.requests import Request
 from starlette.responses import Response
 
-from zeroserve.api.errors import Plane, error_response
+from zeroserve.api.error_responses import Plane, error_response
+from zeroserve.aws.payload import parse_params
 from zeroserve.control.actions import ControlPlane
-from zeroserve.control.payload import parse_params
 from zeroserve.errors import ValidationError
 from zeroserve.logs.actions import LogsApi
 

@@ -16,8 +16,8 @@ from starlette.staticfiles import StaticFiles
 
 from zeroserve.api import status
 from zeroserve.api.metrics import cost_report
-from zeroserve.services import Services
-from zeroserve.store.repository import Document, Repository
+from zeroserve.database.repository import Document, Repository
+from zeroserve.wiring import Services
 
 STATIC_DIR = Path(__file__).parent / "static"
 

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from zeroserve.api.errors import error_response
+from zeroserve.api.error_responses import error_response
 from zeroserve.errors import ValidationError
 from zeroserve.metrics import billing, prometheus
 from zeroserve.metrics.meter import Usage

@@ -19,7 +19,7 @@ from starlette.routing import Route
 
 from zeroserve.api import runtime
 from zeroserve.api.auth import check_api_key
-from zeroserve.api.errors import error_response
+from zeroserve.api.error_responses import error_response
 from zeroserve.errors import ValidationError
 from zeroserve.runtimes.base import Invocation
 

@@ -10,7 +10,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from zeroserve.api.errors import error_code, error_response, rule_for
+from zeroserve.api.error_responses import error_code, error_response, rule_for
 from zeroserve.errors import ServiceUnavailable, ValidationError
 from zeroserve.metrics.events import InvocationRecord, Observer
 from zeroserve.runtimes.base import Invocation

@@ -25,7 +25,7 @@ import httpx
 import platformdirs
 import typer
 
-from zeroserve.awsenv import configured_region, defaults_for_missing
+from zeroserve.aws.client_env import configured_region, defaults_for_missing
 from zeroserve.cli import app
 
 DEFAULT_URL = "http://127.0.0.1:8080"

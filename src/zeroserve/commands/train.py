@@ -28,8 +28,8 @@ def train(
     full: Annotated[bool, typer.Option(help="The long recipe (256 tokens, 12,000 reviews, ~25 min)")] = False,
 ) -> None:
     """Fine-tune MiniLM as a 2-label sentiment classifier; report held-out IMDB and RT accuracy."""
-    from zeroserve.train.finetune import train as run_training
-    from zeroserve.train.options import TrainOptions
+    from zeroserve.sentiment_trainer.finetune import train as run_training
+    from zeroserve.sentiment_trainer.options import TrainOptions
 
     preset = TrainOptions.full() if full else TrainOptions()
     options = preset.with_overrides(

@@ -12,15 +12,15 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from zeroserve.control import listing
-from zeroserve.control.arns import NOUN, arn
+from zeroserve.aws import listing
+from zeroserve.aws.arns import NOUN, arn
+from zeroserve.aws.service_model import summary_members
+from zeroserve.aws.validation import validate
 from zeroserve.control.environment import check_environment
 from zeroserve.control.lifecycle import EndpointLifecycle
-from zeroserve.control.service_model import summary_members
-from zeroserve.control.validation import validate
 from zeroserve.control.variants import check_variants, pending_summary
+from zeroserve.database.repository import AlreadyExists, Document, Repository, Row
 from zeroserve.errors import ArtifactError, ValidationError
-from zeroserve.store.repository import AlreadyExists, Document, Repository, Row
 
 Params = dict[str, Any]
 # Members stored as given and echoed by Describe*; the rest of each document is built here.
@@ -85,7 +85,7 @@ class ControlPlane:
             "ListEndpoints": lambda p: self._list("endpoint", "ListEndpoints", "Endpoints", p),
             "UpdateEndpoint": self.update_endpoint,
             "DeleteEndpoint": self.delete_endpoint,
-            **(extra_actions or {}),  # training jobs (zeroserve.training.jobs)
+            **(extra_actions or {}),  # training jobs (zeroserve.training_jobs.jobs)
         }
 
     def handle(self, action: str, params: Params) -> Document:

@@ -42,7 +42,7 @@ class BundleOptions:
     runtime: str = "onnx"
     task: str | None = None
     # "auto": int8 only if a scheme passes the deploy-time fidelity gate; "true"/"false" force int8/fp32;
-    # "dynamic"/"blockwise" force that int8 scheme (runtimes/convert.py).
+    # "dynamic"/"blockwise" force that int8 scheme (conversion/convert.py).
     quantize: str = "auto"
     # Truncate over-long inputs unless a request says otherwise (the toolkit refuses them: 400).
     truncation: bool = False
@@ -102,7 +102,7 @@ def _log_decision(bundle_dir: Path) -> None:
 
 @dataclass
 class EarlyConverter:
-    """A converter process started before its artifact was at hand (`python -m zeroserve.runtimes.export
+    """A converter process started before its artifact was at hand (`python -m zeroserve.conversion.export
     --stdin`): it imports the conversion stack, then waits for one line naming what to convert."""
 
     options: BundleOptions
@@ -173,7 +173,7 @@ class BundleBuilder:
                 return await self._convert(source_dir, self.root / key, options, digest, early)
 
     def _command(self, options: BundleOptions) -> list[str]:
-        command = [sys.executable, "-m", "zeroserve.workers.guard", "zeroserve.runtimes.export"]
+        command = [sys.executable, "-m", "zeroserve.workers.guard", "zeroserve.conversion.export"]
         command += ["--runtime", options.runtime]
         if options.task:
             command += ["--task", options.task]

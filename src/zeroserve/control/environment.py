@@ -62,7 +62,7 @@ def _boolean(raw: str) -> bool:
     raise BadValue(f"one of {', '.join(_TRUE + _FALSE)}")
 
 
-INT8_SCHEMES = ("dynamic", "blockwise")  # runtimes/convert.py INT8_SCHEMES
+INT8_SCHEMES = ("dynamic", "blockwise")  # conversion/convert.py INT8_SCHEMES
 
 
 def _quantize(raw: str) -> str:

@@ -19,15 +19,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from zeroserve.artifacts.cache import ArtifactCache
 from zeroserve.config import Settings
 from zeroserve.control.bundles import BundleBuilder, BundleOptions
 from zeroserve.control.environment import BadValue, ModelEnvironment
+from zeroserve.database.repository import Document, Repository
 from zeroserve.errors import ArtifactError, ZeroserveError
 from zeroserve.scheduler.deployment import VariantDeployment
 from zeroserve.scheduler.router import Router
 from zeroserve.scheduler.variant_pool import VariantPool
-from zeroserve.store.artifacts import ArtifactCache
-from zeroserve.store.repository import Document, Repository
 from zeroserve.workers.hub import SpawnFailed
 
 log = logging.getLogger("zeroserve.lifecycle")

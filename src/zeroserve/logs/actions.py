@@ -18,11 +18,10 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from zeroserve.control.service_model import LOGS
-from zeroserve.control.validation import validate
+from zeroserve.aws.service_model import LOGS
+from zeroserve.aws.validation import validate
 from zeroserve.errors import ResourceNotFound, ValidationError
-from zeroserve.logs.pattern import compile_pattern
-from zeroserve.logs.store import (
+from zeroserve.logs.log_store import (
     END,
     EVENT_OVERHEAD_BYTES,
     START,
@@ -32,6 +31,7 @@ from zeroserve.logs.store import (
     StoredEvent,
     StreamInfo,
 )
+from zeroserve.logs.pattern import compile_pattern
 
 Params = dict[str, Any]
 Document = dict[str, Any]

@@ -42,7 +42,7 @@ class BundleManifest:
     mask_token_id: int | None = None
     unk_token_id: int | None = None
     quantized: bool = False
-    # How int8 was chosen or declined at deploy (the fidelity gate's report; see runtimes/fidelity.py).
+    # How int8 was chosen or declined at deploy (the fidelity gate's report; see conversion/fidelity.py).
     quantization: dict[str, Any] = field(default_factory=dict)
     # Truncate over-long inputs unless a request says otherwise (model Environment ZEROSERVE_TRUNCATION).
     truncation: bool = False

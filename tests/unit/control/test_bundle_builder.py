@@ -84,7 +84,7 @@ def test_an_early_converter_that_died_is_replaced_by_a_fresh_conversion(
 
 def test_an_early_converter_given_no_work_exits_cleanly() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "zeroserve.runtimes.export", "--stdin"],
+        [sys.executable, "-m", "zeroserve.conversion.export", "--stdin"],
         input="",
         capture_output=True,
         text=True,

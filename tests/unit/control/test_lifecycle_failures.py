@@ -14,10 +14,10 @@ import pytest
 
 from zeroserve.config import Settings
 from zeroserve.control.lifecycle import EndpointLifecycle
+from zeroserve.database.repository import Repository
+from zeroserve.database.sqlite import Database
 from zeroserve.scheduler.pool import Pool
 from zeroserve.scheduler.router import Router
-from zeroserve.store.db import Database
-from zeroserve.store.repository import Repository
 from zeroserve.workers.hub import WorkerHub
 
 CONFIG = {

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from zeroserve.control.listing import select
+from zeroserve.aws.listing import select
+from zeroserve.database.repository import Row
 from zeroserve.errors import ValidationError
-from zeroserve.store.repository import Row
 
 
 def rows(count: int, status: str = "InService") -> list[Row]:

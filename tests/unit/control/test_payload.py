@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from zeroserve.control.payload import MAX_BODY_BYTES, MAX_DEPTH, parse_params
+from zeroserve.aws.payload import MAX_BODY_BYTES, MAX_DEPTH, parse_params
 from zeroserve.errors import ValidationError
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from zeroserve.control.validation import validate
+from zeroserve.aws.validation import validate
 from zeroserve.errors import ValidationError
 
 SERVERLESS = {"MemorySizeInMB": 2048, "MaxConcurrency": 5}

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from metric_records import T0_S, record
 from zeroserve.logs.endpoint_logs import EndpointLogs, instance_id
+from zeroserve.logs.log_store import LogStore
 from zeroserve.logs.sink import endpoint_group
-from zeroserve.logs.store import LogStore
 from zeroserve.metrics.events import WorkerEvent
 
 

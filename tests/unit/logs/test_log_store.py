@@ -10,8 +10,8 @@ import pytest
 
 from zeroserve.errors import ResourceNotFound, ValidationError
 from zeroserve.logs.actions import LogsApi
+from zeroserve.logs.log_store import EVENT_OVERHEAD_BYTES, MAX_EVENT_BYTES, LogStore
 from zeroserve.logs.sink import TRAINING_JOBS_GROUP, LogSink
-from zeroserve.logs.store import EVENT_OVERHEAD_BYTES, MAX_EVENT_BYTES, LogStore
 
 GROUP, STREAM = TRAINING_JOBS_GROUP, "job/algo-1-1700000000"
 NOW_S = 1_800_000_000.0

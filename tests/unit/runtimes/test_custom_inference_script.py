@@ -13,9 +13,9 @@ import pytest
 from runtime_helpers import answer, invoke
 
 from models import source_of
+from zeroserve.conversion.export import build_bundle
 from zeroserve.errors import ArtifactError
 from zeroserve.runtimes.base import ClientInputError, ModelServerError, Reply
-from zeroserve.runtimes.export import build_bundle
 from zeroserve.runtimes.loader import load_handler
 from zeroserve.runtimes.manifest import read_manifest
 

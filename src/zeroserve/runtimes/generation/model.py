@@ -1,0 +1,43 @@
+"""The port between the decoding loop and whatever computes logits: `NextTokenModel`.
+
+The loop never sees sessions, graphs or tensors' names. A model keeps its KV cache inside a `DecoderState`
+that only it reads; the loop only asks it to run one step or to keep, reorder or repeat rows (beam search).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+Logits = npt.NDArray[np.float32]  # [rows, vocab]: the scores of the next token of each row
+TokenIds = npt.NDArray[np.int64]  # [rows]
+
+
+class DecoderState(Protocol):
+    """The KV cache (and for encoder-decoder models the encoder's output) of a batch of rows."""
+
+    @property
+    def rows(self) -> int: ...
+
+
+class NextTokenModel(Protocol):
+    is_encoder_decoder: bool
+    vocab_size: int
+
+    def start(self, prompts: Sequence[Sequence[int]]) -> tuple[Logits, DecoderState]:
+        """Prefill, one row per prompt. Decoder-only: the prompt's tokens, the logits are those after its last
+        token. Encoder-decoder: the prompt is the encoder's input and the decoder starts from its start token,
+        the logits are those after that token."""
+        ...
+
+    def step(self, state: DecoderState, tokens: TokenIds) -> tuple[Logits, DecoderState]:
+        """Append one token to each row and return the next logits; the state given is not used again."""
+        ...
+
+    def select(self, state: DecoderState, rows: npt.NDArray[np.int64]) -> DecoderState:
+        """The state of `rows` (indices into the state's rows, repeats allowed): beam search's reorder, and the
+        expansion of one prompt into its beams or its return sequences."""
+        ...
