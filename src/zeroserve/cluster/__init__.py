@@ -6,6 +6,9 @@ imported when that flag (ZEROSERVE_RAY) is set, so a single-machine server never
 - `agent.py`: the node agent actor, one per non-head Ray node: a zygote and its workers there.
 - `spawner.py`: a remote node's Spawner for the pool (fork through the agent, connect back over TCP).
 - `bundles.py`: bundles shipped by digest through Ray's object store and cached once per node.
+
+May import `scheduler` (the pool and node ports it plugs into), `workers` and the foundation; `wiring` and
+the command line import it only inside functions, when `--ray` is given.
 """
 
 

@@ -200,7 +200,9 @@ class _ImportFinder(ast.NodeVisitor):
             where = Where.FUNCTION
         else:
             where = Where.MODULE
-        self.found.append(Import(self.module.name, target, line, where))
+        found = Import(self.module.name, target, line, where)
+        if found not in self.found[-1:]:  # `from x import a, b` is one import of x
+            self.found.append(found)
 
 
 def _is_type_checking(test: ast.expr) -> bool:

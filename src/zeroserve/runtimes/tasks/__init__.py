@@ -1,5 +1,7 @@
 """Pre- and post-processing for each pipeline task, compatible with transformers' pipelines and the
-SageMaker Hugging Face inference toolkit. numpy and tokenizers only: no torch, no transformers."""
+SageMaker Hugging Face inference toolkit. numpy and tokenizers only: no torch, no transformers. May import
+the rest of `runtimes` and the foundation.
+"""
 
 from __future__ import annotations
 
