@@ -1,6 +1,6 @@
 """The dashboard: `GET /ui` serves one static page (`static/dashboard.*`, plain JS, hand-written SVG charts)
 that polls `GET /zeroserve/dashboard` every 2 s. That JSON joins what the page shows: endpoints with status
-and config (store), live workers and load (router), cost so far (meter), and recent traffic and errors
+and config (database), live workers and load (router), cost so far (meter), and recent traffic and errors
 (timeline)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""SageMaker control-plane actions over the store: one method per action, params in, response dict out.
+"""SageMaker control-plane actions over the database: one method per action, params in, response dict out.
 
 Every action validates against botocore's model first, then checks references, then writes once, so a
 rejected call changes nothing. Referential rules follow SageMaker (see docs/api-coverage.md): a config must
