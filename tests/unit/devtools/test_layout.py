@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -184,3 +185,15 @@ def _function(name: str, lines: int) -> str:
 
 def _indent(text: str) -> str:
     return "".join(f"    {line}\n" for line in text.splitlines())
+
+
+def test_the_layering_table_in_docs_architecture_is_the_one_the_check_uses() -> None:
+    doc = (Path(__file__).resolve().parents[3] / "docs" / "architecture.md").read_text()
+    table = doc[doc.index("| layer | packages |"):].split("\n\n")[0].splitlines()[2:]
+    documented = []
+    for row in table:
+        layer, packages = row.strip("|").split("|")
+        units_cell = packages.split("(")[0]  # the first backticked names; what follows in () explains them
+        documented.append((layer.strip(), re.findall(r"`([a-z0-9_]+)`", units_cell)))
+    defined = [(f"{n} {layer.name}", list(layer.units)) for n, layer in enumerate(layering.LAYERS, start=1)]
+    assert documented == defined
