@@ -375,3 +375,12 @@ def test_tgis_messages_api_on_invocations_answers_a_chat_completion(url: str) ->
     parsed = ChatCompletion.model_validate(answer.json())  # the openai client's own model of the object
     assert parsed.model == "tgi"
     assert (parsed.choices[0].message.content, parsed.choices[0].finish_reason) == ("Hello", "length")
+
+
+def test_tgis_streamed_chat_writes_data_without_a_space_as_axum_does() -> None:
+    stream = oc.CompletionStream("chat", "tgi", id_="chatcmpl-1", created_s=0, prefix=b"data:")
+    first = stream.start()
+    assert first.startswith(b'data:{"id":"chatcmpl-1","object":"chat.completion.chunk"')
+    assert json.loads(first[len(b"data:") :])["choices"][0]["delta"] == {"role": "assistant", "content": ""}
+    assert stream.end() == b"data:[DONE]\n\n"
+    assert oc.CompletionStream("text", "gen").start() == b""  # text completions have no role chunk
