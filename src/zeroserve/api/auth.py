@@ -3,7 +3,8 @@ on the public route.
 
 SigV4 is verified by recomputing the signature with botocore's own signer over a request rebuilt from what
 arrived (method, raw path and query, the headers the client says it signed, the body) and comparing in
-constant time. Both are off unless configured (Settings.access_keys, Settings.api_keys). `/ping`, metrics and
+constant time. API keys also guard the OpenAI-compatible /v1 routes, sent there as `Authorization: Bearer`.
+Both are off unless configured (Settings.access_keys, Settings.api_keys). `/ping`, metrics and
 the dashboard are never signed: they are not part of SageMaker's API.
 """
 
@@ -197,15 +198,30 @@ def _amz(epoch_s: float) -> str:
     return datetime.fromtimestamp(epoch_s, UTC).strftime(_AMZ_DATE)
 
 
+def _api_keys(configured: str) -> list[str]:
+    return [key.strip() for key in configured.split(",") if key.strip()]
+
+
 def check_api_key(given: str | None, configured: str) -> None:
     """For the public route: any of the comma-separated `configured` keys, compared in constant time."""
-    keys = [key.strip() for key in configured.split(",") if key.strip()]
+    keys = _api_keys(configured)
     if not keys:
         return
     if not given:
         raise MissingAuthentication("Missing API key: send it in the x-api-key header.")
     if not any(hmac.compare_digest(given.encode(), key.encode()) for key in keys):
         raise UnrecognizedClient("The API key is not valid.")
+
+
+def check_bearer_key(authorization: str | None, configured: str) -> None:
+    """For the OpenAI-compatible /v1 routes: `Authorization: Bearer KEY` with one of the same keys (the openai
+    client sends its api_key this way). Open when no keys are configured, whatever the client sends."""
+    if not _api_keys(configured):
+        return
+    scheme, _, token = (authorization or "").strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise MissingAuthentication("Missing API key: send it as the header `Authorization: Bearer KEY`.")
+    check_api_key(token.strip(), configured)
 
 
 class SigV4Middleware:
