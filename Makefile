@@ -12,20 +12,31 @@ STAMP := $(VENV)/.installed
 # it is installed with --no-deps plus exactly what its handler imports. About 30 s, once.
 PARITY_VENV := .venv-parity
 PARITY_STAMP := $(PARITY_VENV)/.installed
+# Generation's reference is the toolkit on transformers 4.51.3, the release its container pairs with (later 4.x
+# pipelines changed generation defaults); the encoder tasks keep the 4.57 reference they were matched against.
+GEN_PARITY_VENV := .venv-parity-gen
+GEN_PARITY_STAMP := $(GEN_PARITY_VENV)/.installed
 
 .PHONY: install run test lint bench wrk clean parity-venv
 
 install: $(STAMP)
 
-parity-venv: $(PARITY_STAMP)
+parity-venv: $(PARITY_STAMP) $(GEN_PARITY_STAMP)
 
 $(PARITY_STAMP): Makefile
-	$(PYTHON) -m venv $(PARITY_VENV)
-	$(PARITY_VENV)/bin/python -m pip install -q torch==2.13.0
-	$(PARITY_VENV)/bin/python -m pip install -q 'transformers==4.51.3'
-	$(PARITY_VENV)/bin/python -m pip install -q --no-deps sagemaker-huggingface-inference-toolkit==2.6.0 \
+	$(call parity_venv,$(PARITY_VENV),4.57.6)
+
+$(GEN_PARITY_STAMP): Makefile
+	$(call parity_venv,$(GEN_PARITY_VENV),4.51.3)
+
+define parity_venv
+	$(PYTHON) -m venv $(1)
+	$(1)/bin/python -m pip install -q torch==2.13.0
+	$(1)/bin/python -m pip install -q 'transformers==$(2)' jinja2
+	$(1)/bin/python -m pip install -q --no-deps sagemaker-huggingface-inference-toolkit==2.6.0 \
 		sagemaker-inference==1.10.1 multi-model-server==1.1.11 psutil pillow scipy six
-	touch $(PARITY_STAMP)
+	touch $(1)/.installed
+endef
 
 # torch first and pinned: this exact version is a CPU wheel available offline here; letting a dependency
 # pull torch would download a multi-GB CUDA build.
@@ -61,4 +72,4 @@ wrk:
 			"or build https://github.com/wg/wrk) and put it on PATH, then rerun make bench." >&2; exit 1; }; }
 
 clean:
-	rm -rf $(VENV) $(PARITY_VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(PARITY_VENV) $(GEN_PARITY_VENV) .pytest_cache .mypy_cache .ruff_cache
