@@ -5,7 +5,14 @@ so a change of wording never touches scheduling code.
 
 from __future__ import annotations
 
-from zeroserve.errors import EndpointUnavailable, InternalFailure, ModelError, RequestTooLarge, Throttled
+from zeroserve.errors import (
+    EndpointUnavailable,
+    InternalFailure,
+    ModelError,
+    RequestTooLarge,
+    ServiceUnavailable,
+    Throttled,
+)
 
 _MB = 1024 * 1024
 
@@ -35,6 +42,10 @@ def max_concurrency_reached(endpoint: str, max_concurrency: int) -> Throttled:
         f"Endpoint {endpoint} is at its MaxConcurrency of {max_concurrency} and its queue is full. "
         "Retry with backoff."
     )
+
+
+def server_draining() -> ServiceUnavailable:
+    return ServiceUnavailable("The server is shutting down; retry on another instance.")
 
 
 def container_error(original_status: int, error: str, stream: str) -> ModelError:

@@ -68,49 +68,13 @@ class Services:
             observer=observer, zygote_ack_timeout_s=settings.zygote_ack_timeout_s, output=endpoint_logs
         )
         await hub.start()
-        cluster = None
-        if settings.ray:
-            from zeroserve.cluster.cluster import RayCluster
-
-            cluster = await RayCluster.connect_to(settings)
-        pool = Pool(
-            hub,
-            idle_timeout_s=settings.idle_timeout_s,
-            memory_budget_mb=settings.memory_budget_mb,
-            spawn_timeout_s=settings.worker_start_timeout_s,
-            worker_threads=settings.worker_threads,
-            observer=observer,
-            template_idle_timeout_s=settings.template_idle_timeout_s,
-            node_id=cluster.head_node_id if cluster else LOCAL_NODE_ID,
-            node_address=cluster.head_ip if cluster else "127.0.0.1",
-        )
+        cluster = await _connect_cluster(settings)
+        pool = _pool(settings, hub, observer, cluster)
         if cluster is not None:
             await cluster.start(hub, pool)
         telemetry.prometheus.watch_nodes(pool)
-        router = Router(
-            pool,
-            account_id=settings.account_id,
-            region=settings.region,
-            wait_budget_s=settings.model_wait_budget_s,
-            invocation_timeout_s=settings.invocation_timeout_s,
-            queue_limit=settings.queue_per_endpoint or None,
-            observer=observer,
-        )
-        allowed = AllowedRoots.parse(
-            settings.allowed_paths, default_roots(settings.data_dir, default_cache_dir())
-        )
-        artifacts = ArtifactCache(settings.artifacts_dir, allowed=allowed)
-        artifacts.sweep_stale()
-        bundles = BundleBuilder(settings.artifacts_dir / "bundles")
-        lifecycle = EndpointLifecycle(repo, artifacts, bundles, router, settings)
-        training = TrainingJobs(repo, logs, settings, s3_client=s3_client, allowed=allowed)
-        control = ControlPlane(
-            repo,
-            lifecycle,
-            region=settings.region,
-            account_id=settings.account_id,
-            extra_actions=training.actions,
-        )
+        router = _router(settings, pool, observer)
+        lifecycle, training, control = _control_plane(settings, repo, logs, router)
         services = cls(
             settings=settings,
             db=db,
@@ -146,3 +110,61 @@ class Services:
         self.logs.close()
         self.db.close()
         await self.s3.close()
+
+
+async def _connect_cluster(settings: Settings) -> RayCluster | None:
+    """The Ray cluster with --ray, else None (ray is imported only then)."""
+    if not settings.ray:
+        return None
+    from zeroserve.cluster.cluster import RayCluster
+
+    return await RayCluster.connect_to(settings)
+
+
+def _pool(settings: Settings, hub: WorkerHub, observer: Observer, cluster: RayCluster | None) -> Pool:
+    return Pool(
+        hub,
+        idle_timeout_s=settings.idle_timeout_s,
+        memory_budget_mb=settings.memory_budget_mb,
+        spawn_timeout_s=settings.worker_start_timeout_s,
+        worker_threads=settings.worker_threads,
+        observer=observer,
+        template_idle_timeout_s=settings.template_idle_timeout_s,
+        node_id=cluster.head_node_id if cluster else LOCAL_NODE_ID,
+        node_address=cluster.head_ip if cluster else "127.0.0.1",
+    )
+
+
+def _router(settings: Settings, pool: Pool, observer: Observer) -> Router:
+    return Router(
+        pool,
+        account_id=settings.account_id,
+        region=settings.region,
+        wait_budget_s=settings.model_wait_budget_s,
+        invocation_timeout_s=settings.invocation_timeout_s,
+        queue_limit=settings.queue_per_endpoint or None,
+        observer=observer,
+    )
+
+
+def _control_plane(
+    settings: Settings, repo: Repository, logs: LogStore, router: Router
+) -> tuple[EndpointLifecycle, TrainingJobs, ControlPlane]:
+    """Endpoints (with the artifact cache and bundle builder they deploy from), training jobs, and the
+    control plane that serves both."""
+    allowed = AllowedRoots.parse(
+        settings.allowed_paths, default_roots(settings.data_dir, default_cache_dir())
+    )
+    artifacts = ArtifactCache(settings.artifacts_dir, allowed=allowed)
+    artifacts.sweep_stale()
+    bundles = BundleBuilder(settings.artifacts_dir / "bundles")
+    lifecycle = EndpointLifecycle(repo, artifacts, bundles, router, settings)
+    training = TrainingJobs(repo, logs, settings, s3_client=s3_client, allowed=allowed)
+    control = ControlPlane(
+        repo,
+        lifecycle,
+        region=settings.region,
+        account_id=settings.account_id,
+        extra_actions=training.actions,
+    )
+    return lifecycle, training, control

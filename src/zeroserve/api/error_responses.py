@@ -16,6 +16,7 @@ from typing import Literal
 from starlette.responses import Response
 
 from zeroserve import errors
+from zeroserve.error_codes import ErrorCode
 
 Plane = Literal["control", "runtime", "logs"]
 log = logging.getLogger("zeroserve.api")
@@ -24,11 +25,11 @@ log = logging.getLogger("zeroserve.api")
 @dataclass(frozen=True)
 class ErrorRule:
     status: int
-    control_code: str
-    runtime_code: str
-    logs_code: str = ""  # empty: the control plane's code
+    control_code: ErrorCode
+    runtime_code: ErrorCode
+    logs_code: ErrorCode | None = None  # None: the control plane's code
 
-    def code(self, plane: Plane) -> str:
+    def code(self, plane: Plane) -> ErrorCode:
         if plane == "runtime":
             return self.runtime_code
         if plane == "logs":
@@ -36,33 +37,42 @@ class ErrorRule:
         return self.control_code
 
 
+# Every ZeroserveError subclass has a row here or a line in NOT_ANSWERED (tests/unit/test_error_contract.py).
+# A subclass without its own row answers as its nearest listed base class.
 ERROR_TABLE: dict[type[errors.ZeroserveError], ErrorRule] = {
     errors.ValidationError: ErrorRule(
-        400, "ValidationException", "ValidationError", "InvalidParameterException"
+        400, ErrorCode.VALIDATION_EXCEPTION, ErrorCode.VALIDATION_ERROR, ErrorCode.INVALID_PARAMETER
     ),
     errors.ResourceNotFound: ErrorRule(
-        400, "ResourceNotFound", "ValidationError", "ResourceNotFoundException"
+        400, ErrorCode.RESOURCE_NOT_FOUND, ErrorCode.VALIDATION_ERROR, ErrorCode.RESOURCE_NOT_FOUND_EXCEPTION
     ),
-    errors.ResourceInUse: ErrorRule(400, "ResourceInUse", "ValidationError"),
-    errors.ResourceLimitExceeded: ErrorRule(400, "ResourceLimitExceeded", "ValidationError"),
-    errors.AuthError: ErrorRule(403, "InvalidSignatureException", "InvalidSignatureException"),
+    errors.ResourceInUse: ErrorRule(400, ErrorCode.RESOURCE_IN_USE, ErrorCode.VALIDATION_ERROR),
+    errors.ResourceLimitExceeded: ErrorRule(
+        400, ErrorCode.RESOURCE_LIMIT_EXCEEDED, ErrorCode.VALIDATION_ERROR
+    ),
+    errors.AuthError: ErrorRule(403, ErrorCode.INVALID_SIGNATURE, ErrorCode.INVALID_SIGNATURE),
     errors.MissingAuthentication: ErrorRule(
-        403, "MissingAuthenticationTokenException", "MissingAuthenticationTokenException"
+        403, ErrorCode.MISSING_AUTHENTICATION_TOKEN, ErrorCode.MISSING_AUTHENTICATION_TOKEN
     ),
-    errors.UnrecognizedClient: ErrorRule(403, "UnrecognizedClientException", "UnrecognizedClientException"),
+    errors.UnrecognizedClient: ErrorRule(403, ErrorCode.UNRECOGNIZED_CLIENT, ErrorCode.UNRECOGNIZED_CLIENT),
     errors.IncompleteSignature: ErrorRule(
-        400, "IncompleteSignatureException", "IncompleteSignatureException"
+        400, ErrorCode.INCOMPLETE_SIGNATURE, ErrorCode.INCOMPLETE_SIGNATURE
     ),
-    errors.ArtifactError: ErrorRule(400, "ValidationException", "ValidationError"),
-    errors.EndpointUnavailable: ErrorRule(400, "ValidationException", "ValidationError"),
-    errors.RequestTooLarge: ErrorRule(400, "ValidationException", "ValidationError"),
-    errors.Throttled: ErrorRule(400, "ThrottlingException", "ThrottlingException"),
-    errors.ModelError: ErrorRule(424, "ModelError", "ModelError"),
-    errors.ModelNotReady: ErrorRule(429, "ModelNotReadyException", "ModelNotReadyException"),
-    errors.InternalFailure: ErrorRule(500, "InternalFailure", "InternalFailure"),
-    errors.ServiceUnavailable: ErrorRule(503, "ServiceUnavailable", "ServiceUnavailable"),
+    errors.ArtifactError: ErrorRule(400, ErrorCode.VALIDATION_EXCEPTION, ErrorCode.VALIDATION_ERROR),
+    errors.EndpointUnavailable: ErrorRule(400, ErrorCode.VALIDATION_EXCEPTION, ErrorCode.VALIDATION_ERROR),
+    errors.RequestTooLarge: ErrorRule(400, ErrorCode.VALIDATION_EXCEPTION, ErrorCode.VALIDATION_ERROR),
+    errors.Throttled: ErrorRule(400, ErrorCode.THROTTLING, ErrorCode.THROTTLING),
+    errors.ModelError: ErrorRule(424, ErrorCode.MODEL_ERROR, ErrorCode.MODEL_ERROR),
+    errors.ModelNotReady: ErrorRule(429, ErrorCode.MODEL_NOT_READY, ErrorCode.MODEL_NOT_READY),
+    errors.InternalFailure: ErrorRule(500, ErrorCode.INTERNAL_FAILURE, ErrorCode.INTERNAL_FAILURE),
+    errors.ServiceUnavailable: ErrorRule(503, ErrorCode.SERVICE_UNAVAILABLE, ErrorCode.SERVICE_UNAVAILABLE),
 }
-_UNEXPECTED = ErrorRule(500, "InternalFailure", "InternalFailure")
+# Errors that never reach a client, each with the reason it has no row. Should one escape to a handler
+# anyway, it answers as an unexpected error (500 InternalFailure).
+NOT_ANSWERED: dict[type[errors.ZeroserveError], str] = {
+    errors.TrainingJobFailed: "caught by the training job's task and recorded as its FailureReason",
+}
+_UNEXPECTED = ErrorRule(500, ErrorCode.INTERNAL_FAILURE, ErrorCode.INTERNAL_FAILURE)
 
 
 def rule_for(exc: BaseException) -> ErrorRule:
@@ -73,7 +83,7 @@ def rule_for(exc: BaseException) -> ErrorRule:
     return _UNEXPECTED
 
 
-def error_code(exc: BaseException, plane: Plane) -> str:
+def error_code(exc: BaseException, plane: Plane) -> ErrorCode:
     return rule_for(exc).code(plane)
 
 

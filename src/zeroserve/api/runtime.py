@@ -10,8 +10,9 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from zeroserve import error_messages as messages
 from zeroserve.api.error_responses import error_code, error_response, rule_for
-from zeroserve.errors import ServiceUnavailable, ValidationError
+from zeroserve.errors import ValidationError
 from zeroserve.metrics.events import InvocationRecord, Observer
 from zeroserve.runtimes.base import Invocation
 from zeroserve.scheduler.router import InvocationTrace, Router
@@ -54,7 +55,7 @@ async def invoke_named(request: Request, name: str) -> Response:
     router: Router = request.app.state.router
     try:
         if request.app.state.draining:
-            raise ServiceUnavailable("The server is shutting down; retry on another instance.")
+            raise messages.server_draining()
         declared = request.headers.get("content-length")
         if declared and declared.isdigit():
             router.check_payload(name, int(declared))
@@ -89,7 +90,7 @@ async def run(
     trace = InvocationTrace()
     try:
         if app.state.draining:
-            raise ServiceUnavailable("The server is shutting down; retry on another instance.")
+            raise messages.server_draining()
         result = await router.invoke(name, invocation, trace, target)
         response = Response(
             result.body,

@@ -47,55 +47,14 @@ async def deploy_default(services: Services, url: str, artifact: Path, console: 
     wait for InService, drop the revision it replaced, and show usage."""
     control = services.control
     name = revision(artifact)
-    calls: list[tuple[str, dict[str, Any]]] = [
-        (
-            "CreateModel",
-            {
-                "ModelName": name,
-                "ExecutionRoleArn": "arn:aws:iam::000000000000:role/zeroserve",
-                "PrimaryContainer": {
-                    "Image": "zeroserve/huggingface-onnx",
-                    "ModelDataUrl": artifact.resolve().as_uri(),
-                    "Environment": {"HF_TASK": "text-classification"},
-                },
-            },
-        ),
-        (
-            "CreateEndpointConfig",
-            {
-                "EndpointConfigName": name,
-                "ProductionVariants": [
-                    {
-                        "VariantName": "AllTraffic",
-                        "ModelName": name,
-                        "ServerlessConfig": {"MemorySizeInMB": 2048, "MaxConcurrency": 20},
-                    }
-                ],
-            },
-        ),
-    ]
-    for action, params in calls:
-        _unless_existing(control, action, params)
+    _create_revision(control, name, artifact)
     previous = _current_config(control)
     if previous is None:
         control.handle("CreateEndpoint", {"EndpointName": ENDPOINT, "EndpointConfigName": name})
     elif previous != name:
         control.handle("UpdateEndpoint", {"EndpointName": ENDPOINT, "EndpointConfigName": name})
-    with console.status(f"deploying endpoint [bold]{ENDPOINT}[/] (export + int8 quantization on first run)"):
-        while True:
-            status = control.handle("DescribeEndpoint", {"EndpointName": ENDPOINT})
-            if status["EndpointStatus"] not in ("Creating", "Updating"):
-                break
-            await asyncio.sleep(0.2)
-    if status["EndpointStatus"] != "InService":
-        reason = status.get("FailureReason")
-        console.print(f"[red]endpoint {ENDPOINT} is {status['EndpointStatus']}: {reason}")
-        return
-    if status.get("EndpointConfigName") != name:  # the update failed and was rolled back
-        console.print(
-            f"[red]endpoint {ENDPOINT} still serves {status.get('EndpointConfigName')}: "
-            f"{status.get('FailureReason')}"
-        )
+    status = await _settled_status(control, console)
+    if not _serves(status, name, console):
         return
     if previous not in (None, name):
         _drop_revision(control, previous)
@@ -109,12 +68,66 @@ async def deploy_default(services: Services, url: str, artifact: Path, console: 
     await _show_example_answer(url, console)
 
 
-def _unless_existing(control: Any, action: str, params: dict[str, Any]) -> None:
+def _create_revision(control: Any, name: str, artifact: Path) -> None:
+    """The model and endpoint config named `name`, serving `artifact`; kept as they are if they exist."""
+    model = {
+        "ModelName": name,
+        "ExecutionRoleArn": "arn:aws:iam::000000000000:role/zeroserve",
+        "PrimaryContainer": {
+            "Image": "zeroserve/huggingface-onnx",
+            "ModelDataUrl": artifact.resolve().as_uri(),
+            "Environment": {"HF_TASK": "text-classification"},
+        },
+    }
+    config = {
+        "EndpointConfigName": name,
+        "ProductionVariants": [
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": name,
+                "ServerlessConfig": {"MemorySizeInMB": 2048, "MaxConcurrency": 20},
+            }
+        ],
+    }
+    if not _exists(control, "DescribeModel", {"ModelName": name}):
+        control.handle("CreateModel", model)
+    if not _exists(control, "DescribeEndpointConfig", {"EndpointConfigName": name}):
+        control.handle("CreateEndpointConfig", config)
+
+
+def _exists(control: Any, describe: str, key: dict[str, Any]) -> bool:
+    """Whether `describe` finds the resource. Asked first, because SageMaker refuses a duplicate Create* with
+    the same ValidationException as a bad request: only the message would tell them apart."""
     try:
-        control.handle(action, params)
-    except ValidationError as exc:
-        if "already existing" not in exc.message:
-            raise
+        control.handle(describe, key)
+    except ValidationError:  # SageMaker's answer for a resource it cannot find
+        return False
+    return True
+
+
+async def _settled_status(control: Any, console: Console) -> dict[str, Any]:
+    """DescribeEndpoint once the endpoint is no longer Creating or Updating."""
+    with console.status(f"deploying endpoint [bold]{ENDPOINT}[/] (export + int8 quantization on first run)"):
+        while True:
+            status: dict[str, Any] = control.handle("DescribeEndpoint", {"EndpointName": ENDPOINT})
+            if status["EndpointStatus"] not in ("Creating", "Updating"):
+                return status
+            await asyncio.sleep(0.2)
+
+
+def _serves(status: dict[str, Any], name: str, console: Console) -> bool:
+    """Whether the endpoint is InService with revision `name`; if not, say why."""
+    if status["EndpointStatus"] != "InService":
+        reason = status.get("FailureReason")
+        console.print(f"[red]endpoint {ENDPOINT} is {status['EndpointStatus']}: {reason}")
+        return False
+    if status.get("EndpointConfigName") != name:  # the update failed and was rolled back
+        console.print(
+            f"[red]endpoint {ENDPOINT} still serves {status.get('EndpointConfigName')}: "
+            f"{status.get('FailureReason')}"
+        )
+        return False
+    return True
 
 
 def _current_config(control: Any) -> str | None:

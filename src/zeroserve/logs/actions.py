@@ -21,16 +21,9 @@ from typing import Any
 from zeroserve.aws.service_model import LOGS
 from zeroserve.aws.validation import validate
 from zeroserve.errors import ResourceNotFound, ValidationError
-from zeroserve.logs.log_store import (
-    END,
-    EVENT_OVERHEAD_BYTES,
-    START,
-    GroupInfo,
-    LogStore,
-    Position,
-    StoredEvent,
-    StreamInfo,
-)
+from zeroserve.logs.log_records import END, START, GroupInfo, Position, StoredEvent, StreamInfo
+from zeroserve.logs.log_store import LogStore
+from zeroserve.logs.log_writer import EVENT_OVERHEAD_BYTES
 from zeroserve.logs.pattern import compile_pattern
 
 Params = dict[str, Any]

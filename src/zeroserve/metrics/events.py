@@ -7,6 +7,7 @@ Prometheus, prices or files.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Protocol
 
 
@@ -35,16 +36,42 @@ class InvocationRecord:
         return self.model_ms > 0
 
 
+class WorkerEventKind(StrEnum):
+    """What happened to a worker (or to a template, or to the zygote that forks them). The values are the
+    wire format: the `kind` label of zeroserve_worker_events_total and the endpoint log's
+    "zeroserve worker <kind>" line; a StrEnum, so a member and its plain string are the same key."""
+
+    STARTED = "started"  # loaded and ready (setup_ms, rss_mb, memory_mb)
+    STOPPED = "stopped"  # let go: idle, evicted for memory, or the server stopping
+    CRASHED = "crashed"  # exited on its own, or killed mid-request (timed out, died)
+    KILLED_MEMORY = "killed_memory"  # killed for using more than the variant's MemorySizeInMB
+    FAILED = "failed"  # never became ready (reason)
+    TEMPLATE_READY = "template_ready"  # a template (the process that forks cold starts) loaded (memory_mb)
+    TEMPLATE_DROPPED = "template_dropped"  # a template let go (reason)
+    ZYGOTE_RESTARTED = "zygote_restarted"  # the zygote exited and restarts (endpoint and variant empty)
+    ZYGOTE_FAILING = "zygote_failing"  # the same, restarting too often: it backs off
+
+
+_KINDS = frozenset(WorkerEventKind)
+# Kinds after which the worker is gone (FAILED never started, so it never counted).
+WORKER_GONE = frozenset({WorkerEventKind.STOPPED, WorkerEventKind.CRASHED, WorkerEventKind.KILLED_MEMORY})
+
+
 @dataclass(frozen=True)
 class WorkerEvent:
     endpoint: str
     variant: str
-    # "started" | "stopped" | "crashed" | "killed_memory" | "failed" | "template_ready" | "template_dropped"
+    # A WorkerEventKind member or its value, checked when the event is made: the scheduler still names kinds
+    # as strings and hands them on through helpers typed `str`.
     kind: str
     setup_ms: float = 0.0
     rss_mb: float = 0.0
     reason: str = ""
     memory_mb: int = 0  # the variant's MemorySizeInMB; 0 when unknown
+
+    def __post_init__(self) -> None:
+        if self.kind not in _KINDS:
+            raise ValueError(f"unknown worker event kind {self.kind!r}; see WorkerEventKind")
 
 
 class Observer(Protocol):

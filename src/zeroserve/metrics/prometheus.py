@@ -59,8 +59,9 @@ from prometheus_client.metrics_core import (
     Metric,
 )
 
+from zeroserve.error_codes import ErrorCode
 from zeroserve.metrics import billing
-from zeroserve.metrics.events import InvocationRecord, WorkerEvent
+from zeroserve.metrics.events import WORKER_GONE, InvocationRecord, WorkerEvent, WorkerEventKind
 
 if TYPE_CHECKING:
     from zeroserve.scheduler.nodes import NodeSummary
@@ -72,10 +73,6 @@ LATENCY_BUCKETS_US = (
     1_000_000, 2_500_000, 5_000_000, 10_000_000, 30_000_000, 60_000_000,
 )
 _BUCKET_LABELS = [*(repr(float(b)) for b in LATENCY_BUCKETS_US), "+Inf"]  # le="500.0", as client_python
-THROTTLING_CODE = "ThrottlingException"
-MODEL_ERROR_CODE = "ModelError"
-# Worker event kinds after which the worker is gone ("failed" never started, so it never counted).
-_GONE = frozenset({"stopped", "crashed", "killed_memory"})
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 
@@ -257,9 +254,9 @@ class PrometheusMetrics:
             s.errors_4xx += 1
         elif record.status_code >= 500:
             s.errors_5xx += 1
-        if record.error_code == MODEL_ERROR_CODE:
+        if record.error_code == ErrorCode.MODEL_ERROR:
             s.model_errors += 1
-        elif record.error_code == THROTTLING_CODE:
+        elif record.error_code == ErrorCode.THROTTLING:
             s.throttles += 1
         if record.cold_start:
             s.cold_starts += 1
@@ -276,17 +273,17 @@ class PrometheusMetrics:
     def worker(self, event: WorkerEvent) -> None:
         s = self._for(event.endpoint, event.variant)
         s.worker_events[event.kind] = s.worker_events.get(event.kind, 0) + 1
-        if event.kind == "started":
+        if event.kind == WorkerEventKind.STARTED:
             s.workers += 1
             s.setup_time.observe(event.setup_ms * 1000)
             if event.rss_mb > 0 and event.memory_mb > 0:
                 s.memory_utilization = event.rss_mb / event.memory_mb
-        elif event.kind in _GONE:
+        elif event.kind in WORKER_GONE:
             s.workers -= 1
-        elif event.kind == "template_ready":
+        elif event.kind == WorkerEventKind.TEMPLATE_READY:
             s.templates += 1
             s.template_memory_mb += event.memory_mb
-        elif event.kind == "template_dropped":
+        elif event.kind == WorkerEventKind.TEMPLATE_DROPPED:
             s.templates -= 1
             s.template_memory_mb -= event.memory_mb
 

@@ -96,40 +96,8 @@ def _check_location(value: str, member: str) -> str:
 
 def parse(params: dict[str, Any]) -> JobSpec:
     algorithm = params.get("AlgorithmSpecification") or {}
-    image = algorithm.get("TrainingImage") or ""
-    if not image and not algorithm.get("AlgorithmName"):
-        raise ValidationError("AlgorithmSpecification.TrainingImage is required.")
-    if algorithm.get("AlgorithmName"):
-        raise ValidationError(
-            "AlgorithmSpecification.AlgorithmName (marketplace algorithms) is not supported by zeroserve; "
-            f"name a TrainingImage (any image runs in script mode, or {BUILTIN_TRAINER_IMAGE})."
-        )
-    channels = []
-    seen: set[str] = set()
-    for channel in params.get("InputDataConfig") or []:
-        name = channel["ChannelName"]
-        if name in seen:
-            raise ValidationError(f"Channel names must be unique: {name!r} appears twice in InputDataConfig.")
-        seen.add(name)
-        source = channel["DataSource"].get("S3DataSource")
-        if source is None:
-            raise ValidationError(
-                f"Channel {name!r}: only S3DataSource is supported (s3:// or file:// S3Uri)."
-            )
-        if source["S3DataType"] not in ("S3Prefix", "S3Object"):
-            raise ValidationError(
-                f"Channel {name!r}: S3DataType {source['S3DataType']} is not supported; use S3Prefix."
-            )
-        uri = _check_location(source["S3Uri"], f"InputDataConfig[{name}].DataSource.S3DataSource.S3Uri")
-        channels.append(
-            ChannelSpec(
-                name=name,
-                uri=uri,
-                data_type=source["S3DataType"],
-                content_type=channel.get("ContentType"),
-                compression=channel.get("CompressionType"),
-            )
-        )
+    image = _training_image(algorithm)
+    channels = _channels(params.get("InputDataConfig") or [])
     output_path = _check_location(params["OutputDataConfig"]["S3OutputPath"], "OutputDataConfig.S3OutputPath")
     resources = params.get("ResourceConfig") or {}
     stopping = params.get("StoppingCondition") or {}
@@ -137,7 +105,7 @@ def parse(params: dict[str, Any]) -> JobSpec:
         name=params["TrainingJobName"],
         image=image,
         hyperparameters=dict(params.get("HyperParameters") or {}),
-        channels=tuple(channels),
+        channels=channels,
         output_path=output_path,
         max_runtime_s=int(stopping.get("MaxRuntimeInSeconds") or DEFAULT_MAX_RUNTIME_S),
         environment=dict(params.get("Environment") or {}),
@@ -149,6 +117,54 @@ def parse(params: dict[str, Any]) -> JobSpec:
         container_entrypoint=tuple(algorithm.get("ContainerEntrypoint") or ()),
         container_arguments=tuple(algorithm.get("ContainerArguments") or ()),
     )
+    _check_runnable(spec)
+    return spec
+
+
+def _training_image(algorithm: dict[str, Any]) -> str:
+    image = str(algorithm.get("TrainingImage") or "")
+    if not image and not algorithm.get("AlgorithmName"):
+        raise ValidationError("AlgorithmSpecification.TrainingImage is required.")
+    if algorithm.get("AlgorithmName"):
+        raise ValidationError(
+            "AlgorithmSpecification.AlgorithmName (marketplace algorithms) is not supported by zeroserve; "
+            f"name a TrainingImage (any image runs in script mode, or {BUILTIN_TRAINER_IMAGE})."
+        )
+    return image
+
+
+def _channels(config: list[dict[str, Any]]) -> tuple[ChannelSpec, ...]:
+    channels = []
+    seen: set[str] = set()
+    for channel in config:
+        name = channel["ChannelName"]
+        if name in seen:
+            raise ValidationError(f"Channel names must be unique: {name!r} appears twice in InputDataConfig.")
+        seen.add(name)
+        channels.append(_channel(name, channel))
+    return tuple(channels)
+
+
+def _channel(name: str, channel: dict[str, Any]) -> ChannelSpec:
+    source = channel["DataSource"].get("S3DataSource")
+    if source is None:
+        raise ValidationError(f"Channel {name!r}: only S3DataSource is supported (s3:// or file:// S3Uri).")
+    if source["S3DataType"] not in ("S3Prefix", "S3Object"):
+        raise ValidationError(
+            f"Channel {name!r}: S3DataType {source['S3DataType']} is not supported; use S3Prefix."
+        )
+    uri = _check_location(source["S3Uri"], f"InputDataConfig[{name}].DataSource.S3DataSource.S3Uri")
+    return ChannelSpec(
+        name=name,
+        uri=uri,
+        data_type=source["S3DataType"],
+        content_type=channel.get("ContentType"),
+        compression=channel.get("CompressionType"),
+    )
+
+
+def _check_runnable(spec: JobSpec) -> None:
+    """What zeroserve needs beyond SageMaker's checks: one host, and an entry point it can run."""
     if spec.instance_count != 1:
         raise ValidationError(
             f"ResourceConfig.InstanceCount {spec.instance_count}: zeroserve runs a job on one host; use 1."
@@ -160,4 +176,3 @@ def parse(params: dict[str, Any]) -> JobSpec:
             f"Environment entry, AlgorithmSpecification.ContainerEntrypoint, or TrainingImage "
             f"{BUILTIN_TRAINER_IMAGE}."
         )
-    return spec

@@ -20,7 +20,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from zeroserve.metrics.events import NullObserver, Observer, WorkerEvent
+from zeroserve.metrics.events import NullObserver, Observer, WorkerEvent, WorkerEventKind
 from zeroserve.workers.protocol import Header, encode, read_frame
 
 log = logging.getLogger("zeroserve.zygote")
@@ -136,7 +136,8 @@ class ZygoteSupervisor:
         self.restarts += 1
         self.last_error = f"the zygote process exited with code {code}"
         log.warning("%s; restarting it in %.2f s (restart %d)", self.last_error, delay_s, self.restarts)
-        kind = "zygote_failing" if self.backoff.failing else "zygote_restarted"
+        failing = self.backoff.failing
+        kind = WorkerEventKind.ZYGOTE_FAILING if failing else WorkerEventKind.ZYGOTE_RESTARTED
         self.observer.worker(WorkerEvent("", "", kind, reason=self.last_error))
         if delay_s:
             await asyncio.sleep(delay_s)

@@ -10,7 +10,8 @@ import pytest
 
 from zeroserve.errors import ResourceNotFound, ValidationError
 from zeroserve.logs.actions import LogsApi
-from zeroserve.logs.log_store import EVENT_OVERHEAD_BYTES, MAX_EVENT_BYTES, LogStore
+from zeroserve.logs.log_store import LogStore
+from zeroserve.logs.log_writer import EVENT_OVERHEAD_BYTES, MAX_EVENT_BYTES
 from zeroserve.logs.sink import TRAINING_JOBS_GROUP, LogSink
 
 GROUP, STREAM = TRAINING_JOBS_GROUP, "job/algo-1-1700000000"

@@ -6,6 +6,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from metric_records import record
+from zeroserve.api.error_responses import error_code
+from zeroserve.errors import ModelError, Throttled
 from zeroserve.metrics.events import WorkerEvent
 from zeroserve.metrics.prometheus import PrometheusMetrics
 
@@ -47,6 +49,16 @@ def test_latency_buckets_are_in_microseconds(metrics: PrometheusMetrics) -> None
     metrics.invocation(record(model_ms=0.8))  # 800 us
     assert sample(metrics, "zeroserve_model_latency_microseconds_bucket", le="500.0") == 0
     assert sample(metrics, "zeroserve_model_latency_microseconds_bucket", le="1000.0") == 1
+
+
+def test_errors_count_by_the_names_the_runtime_answers_with(metrics: PrometheusMetrics) -> None:
+    # The codes come from the error table, as api/runtime.py records them; the counters compare with the same
+    # ErrorCode, so a renamed code cannot silently stop the counting.
+    metrics.invocation(record(status_code=400, error_code=error_code(Throttled("full"), "runtime")))
+    metrics.invocation(record(status_code=424, error_code=error_code(ModelError("raised"), "runtime")))
+
+    assert sample(metrics, "zeroserve_throttles_total") == 1
+    assert sample(metrics, "zeroserve_invocation_model_errors_total") == 1
 
 
 def test_throttles_and_5xx_have_no_model_latency_but_count_as_invocations(metrics: PrometheusMetrics) -> None:
