@@ -57,7 +57,7 @@ def previous_int8_bundle(source: ModelSource) -> Path:
         input_names=manifest.input_names,
     )
     sample = convert.sample_inputs(lambda texts: encoder.encode(texts).arrays, manifest.input_names)
-    model = convert.load_torch_model(source.checkpoint, manifest.task)
+    model = load_torch_model(source.checkpoint, manifest.task)
     convert.export_onnx(model, manifest.task, sample, scratch / "raw.onnx")
     # Exactly the old convert.quantize_int8: onnxruntime's quantize_dynamic on the raw export.
     from onnxruntime.quantization import QuantType, quantize_dynamic

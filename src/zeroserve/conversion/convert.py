@@ -19,15 +19,6 @@ import numpy as np
 from zeroserve.runtimes import task_names as t
 
 # The transformers Auto class that carries the right head for each task.
-HEAD_CLASSES = {
-    t.TEXT_CLASSIFICATION: "AutoModelForSequenceClassification",
-    t.ZERO_SHOT_CLASSIFICATION: "AutoModelForSequenceClassification",
-    t.TOKEN_CLASSIFICATION: "AutoModelForTokenClassification",
-    t.QUESTION_ANSWERING: "AutoModelForQuestionAnswering",
-    t.FILL_MASK: "AutoModelForMaskedLM",
-    t.FEATURE_EXTRACTION: "AutoModel",
-}
-
 OUTPUT_NAMES = {
     t.TEXT_CLASSIFICATION: ("logits",),
     t.ZERO_SHOT_CLASSIFICATION: ("logits",),
@@ -52,18 +43,6 @@ class ExportMismatch(RuntimeError):
 class ExportedModel:
     input_names: tuple[str, ...]
     output_names: tuple[str, ...]
-
-
-def load_torch_model(checkpoint: Path, task: str) -> Any:
-    """The checkpoint with the task's head, in eval mode. Eager attention traces into plain ONNX ops."""
-    import transformers
-
-    head = getattr(transformers, HEAD_CLASSES[task])
-    try:
-        model = head.from_pretrained(checkpoint, attn_implementation="eager")
-    except (TypeError, ValueError):
-        model = head.from_pretrained(checkpoint)
-    return model.eval()
 
 
 def accepts_token_type_ids(model: Any) -> bool:

@@ -47,6 +47,7 @@ from zeroserve.runtimes.manifest import (
 )
 from zeroserve.runtimes.requirements import check_requirements
 from zeroserve.runtimes.tokenizer import TextEncoder
+from zeroserve.runtimes.torch_model import load_torch_model
 
 MODEL_FILE = "model.onnx"
 SOURCE_DIGEST_ENV = "ZEROSERVE_SOURCE_DIGEST"
@@ -121,7 +122,7 @@ def _build_into(
     shutil.copy(source_dir / "config.json", work / "config.json")
     max_length = _max_length(config, tokenizer_info["model_max_length"])
     try:
-        model = convert.load_torch_model(source_dir, task)
+        model = load_torch_model(source_dir, task)
     except Exception as exc:
         raise ArtifactError(f"cannot load the model for {task}: {type(exc).__name__}: {exc}") from exc
     # From the loaded config, not config.json: transformers fills in LABEL_<i> defaults that files omit.

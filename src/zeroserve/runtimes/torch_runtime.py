@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from zeroserve.conversion.convert import load_torch_model
+from zeroserve.runtimes.torch_model import load_torch_model
 
 
 class TorchModel:

@@ -38,7 +38,7 @@ def test_block_quantize_stores_transposed_zero_padded_blocks_within_half_a_step(
 @pytest.fixture(scope="module")
 def minilm_graphs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("minilm-int8")
-    model = convert.load_torch_model(minilm_dir(), "feature-extraction")
+    model = load_torch_model(minilm_dir(), "feature-extraction")
     names = ["input_ids", "attention_mask", "token_type_ids"]
     encoder = TextEncoder.from_file(
         minilm_dir() / "tokenizer.json", max_length=128, pad_token="[PAD]", pad_token_id=0, input_names=names
