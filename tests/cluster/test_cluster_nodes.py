@@ -50,6 +50,11 @@ def node_of_pid(answer: dict[str, Any], endpoint: str) -> dict[int, str]:
     return {w["pid"]: w["node_id"] for w in workers(answer, endpoint)}
 
 
+def busy_on(answer: dict[str, Any], endpoint: str, node_id: str) -> dict[str, Any] | None:
+    """The endpoint's worker on that node, once it has a request in flight."""
+    return next((w for w in workers(answer, endpoint) if w["node_id"] == node_id and w["inflight"]), None)
+
+
 def test_the_server_joined_the_cluster_and_loaded_ray(server: ServerProcess) -> None:
     answer = status(server)
     assert answer["cluster"]["head_node_id"] in {n["node_id"] for n in answer["nodes"]}
@@ -113,8 +118,7 @@ def test_a_lost_node_has_its_requests_retried_and_its_workers_placed_again(
         # Long enough that the lost node's processes are surely dead before they could answer: a killed
         # raylet's actor (the agent) notices within about a second, and its zygote and workers die with it.
         pending = [threads.submit(invoke, server, "spread", "sleep:3") for _ in range(6)]
-        time.sleep(0.3)
-        [doomed] = [w for w in workers(status(server), "spread") if w["node_id"] == lost.node_id]
+        doomed = wait_for(lambda: busy_on(status(server), "spread", lost.node_id), 5, "requests on that node")
         ray_cluster.remove_node(lost, allow_graceful=False)  # raylet and its workers killed -9
         removed_s = time.monotonic()
         answer = wait_for(replaced, 5.0, "the lost node's worker placed again")
@@ -158,7 +162,20 @@ def test_a_crashed_agent_is_restarted_by_ray_and_its_node_serves_again(server: S
     # Back within seconds: Ray restarts the agent, the server joins the node again and fills the floors
     # (the workers may land elsewhere first: an idle worker of another variant can be evicted for them).
     answer = wait_for(back, 30, "the restarted agent's node serving again")
-    assert invoke(server, "grow", "hello")["pid"] in node_of_pid(answer, "grow")
+    # The node serves again: a request is answered by a worker on it, not merely by some worker.
+    on_node = [
+        (name, pid)
+        for name in ("grow", "spread")
+        for pid, node_id in node_of_pid(answer, name).items()
+        if node_id == node["node_id"]
+    ]
+    assert on_node, "no worker of ours on the restarted node"
+    endpoint, pid = on_node[0]
+    count = 2 * len(workers(answer, endpoint))  # enough at once that every worker of it takes some
+    with ThreadPoolExecutor(count) as threads:
+        answers = threads.map(lambda _: invoke(server, endpoint, "sleep:0.3"), range(count))
+        served = {a["pid"] for a in answers}
+    assert pid in served, f"{endpoint}'s worker {pid} on the restarted node answered none of {served}"
 
 
 def test_stopping_the_server_leaves_no_worker_behind(server: ServerProcess) -> None:

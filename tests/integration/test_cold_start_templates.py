@@ -3,7 +3,8 @@ template that has loaded its bundle; the next cold start is forked from it, yet 
 capped and measured for memory, and its output lands in the endpoint's log group as any worker's. A killed
 (or hung) template costs nothing but speed: the cold start takes the zygote's path and the template is
 rebuilt. An
-idle template is dropped after its TTL and its memory returns to the budget."""
+idle template is dropped after its TTL and its memory returns to the budget, and a replaced variant's at
+once."""
 
 from __future__ import annotations
 
@@ -18,10 +19,11 @@ import pytest
 from test_worker_output import TALKATIVE_INFERENCE, artifact, wait_for_lines
 
 from processes import wait_all_dead, wait_until
-from server import ServerProcess, deploy
+from server import ServerProcess, deploy, model_and_config, wait_for_endpoint
 
 IDLE_TIMEOUT_S = 0.5
 TEMPLATE_TTL_S = 4.0
+REPLACED = "reason=the variant was replaced or deleted"
 
 
 @pytest.fixture(scope="module")
@@ -144,3 +146,18 @@ def test_an_idle_template_is_dropped_after_its_ttl_and_frees_its_memory(
     held = workers_mb + sum(t["memory_mb"] for t in now["templates"])
     assert now["reserved_mb"] == held, "the budget holds exactly the live workers and templates"
     assert not wait_all_dead({template["pid"]}, 5), "its process is gone"
+
+
+def test_an_update_drops_the_replaced_variants_template_and_its_process(
+    templated: ServerProcess, misbehaving_tarball: Path
+) -> None:
+    template = deployed_idle(templated, "replaced", misbehaving_tarball)
+    sm = templated.sagemaker()
+    model_and_config(sm, "replaced-v2", str(misbehaving_tarball))
+    sm.update_endpoint(EndpointName="replaced", EndpointConfigName="replaced-v2")
+    assert wait_for_endpoint(sm, "replaced")["EndpointStatus"] == "InService"
+    assert wait_until(lambda: template["pid"] not in {t["pid"] for t in status(templated)["templates"]}, 5)
+    assert not wait_all_dead({template["pid"]}, 5), "its process is gone"
+    # Dropped for the update, not because its TTL happened to run out meanwhile.
+    dropped = [line for line in wait_for_lines(templated.logs(), "replaced", [REPLACED]) if REPLACED in line]
+    assert len(dropped) == 1 and dropped[0].startswith("zeroserve worker template_dropped"), dropped

@@ -5,18 +5,23 @@ from __future__ import annotations
 
 import signal
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from processes import alive, descendants
+from processes import descendants, wait_all_dead, wait_until
 from server import ServerProcess, deploy, invoke_json
 
 
 def mapped_libraries(pid: int) -> str:
     return Path(f"/proc/{pid}/maps").read_text()
+
+
+def inflight(server: ServerProcess, endpoint: str) -> int:
+    """Requests a worker of the endpoint is handling now."""
+    variants = httpx.get(f"{server.url}/zeroserve/status").json()["endpoints"][endpoint]["variants"]
+    return sum(worker["inflight"] for variant in variants for worker in variant["workers"])
 
 
 def test_server_process_never_imports_torch_or_onnxruntime(
@@ -63,14 +68,11 @@ def test_sigterm_drains_in_flight_requests_and_leaves_no_orphans(
             )
         )
         slow.start()
-        time.sleep(0.5)
+        assert wait_until(lambda: inflight(server, "draining") == 1, 10), "the request is in flight"
         server.process.terminate()  # type: ignore[union-attr]
         slow.join(30)
         assert answers and answers[0].status_code == 200, answers[0].text if answers else "no answer"
         assert server.process.wait(30) in (0, -signal.SIGTERM)  # type: ignore[union-attr]
-        deadline = time.monotonic() + 5
-        while any(alive(pid) for pid in family) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert not [pid for pid in family if alive(pid)]
+        assert wait_all_dead(family, 5) == set()
     finally:
         server.stop()

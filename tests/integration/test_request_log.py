@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import queue
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -14,6 +17,7 @@ import httpx
 import pytest
 
 from server import ServerProcess, deploy
+from zeroserve.commands.observe import FOLLOW_INTERVAL_S
 
 FIELDS = {
     "timestamp_s", "endpoint", "variant", "status", "error", "cold", "queue_ms", "model_ms", "overhead_ms",
@@ -80,11 +84,21 @@ def test_follow_prints_new_invocations_as_they_happen(server: ServerProcess, log
         [sys.executable, "-m", "zeroserve", "logs", logged, "-n", "0", "--follow", "--json"],
         env={**os.environ, "ZEROSERVE_URL": server.url}, stdout=subprocess.PIPE, text=True,
     )
+    assert follower.stdout is not None
+    stdout = follower.stdout
+    printed: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [printed.put(line) for line in stdout], daemon=True).start()
     try:
-        time.sleep(2)  # the follower is polling by now
-        httpx.post(f"{server.url}/endpoints/logged/invocations", json={"inputs": "followed"}, timeout=30)
-        assert follower.stdout is not None
-        line = json.loads(follower.stdout.readline())
+        # It prints what is logged after it has read the log's end, a moment no one outside it can see:
+        # invoke until it prints a line. The first line must be one of these, none logged before it started.
+        first: str | None = None
+        deadline = time.monotonic() + 60
+        while first is None and time.monotonic() < deadline:
+            httpx.post(f"{server.url}/endpoints/logged/invocations", json={"inputs": "followed"}, timeout=30)
+            with contextlib.suppress(queue.Empty):
+                first = printed.get(timeout=3 * FOLLOW_INTERVAL_S)
+        assert first is not None, "the follower printed nothing"
+        line = json.loads(first)
         assert line["endpoint"] == logged and line["bytes_in"] == len(b'{"inputs":"followed"}')
     finally:
         follower.terminate()

@@ -7,6 +7,7 @@ import io
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -80,16 +81,52 @@ def test_hostile_s3_artifact_is_refused_after_download(cache: ArtifactCache, end
     assert list((cache.root / "staging").iterdir()) == []
 
 
+class CountingBody:
+    """An S3 object's body that counts the bytes its reader took from it."""
+
+    def __init__(self, body: Any) -> None:
+        self.body, self.read_bytes, self.closed = body, 0, False
+
+    def read(self, amt: int | None = None) -> bytes:
+        chunk: bytes = self.body.read(amt)
+        self.read_bytes += len(chunk)
+        return chunk
+
+    def close(self) -> None:
+        self.closed = True
+        self.body.close()
+
+
+def counting_client(endpoint_url: str, bodies: list[CountingBody]) -> Any:
+    """A real client whose GetObject answers hand out CountingBody (kept in `bodies`), through botocore's own
+    after-call event, so that a test sees how much of each object was actually downloaded."""
+    client = s3_client(endpoint_url)
+
+    def count(parsed: dict[str, Any], **_: Any) -> None:
+        if "Body" in parsed:
+            parsed["Body"] = CountingBody(parsed["Body"])
+            bodies.append(parsed["Body"])
+
+    client.meta.events.register("after-call.s3.GetObject", count)
+    return client
+
+
 def test_object_too_big_to_unpack_within_the_cap_is_not_downloaded(endpoint_url: str, tmp_path: Path) -> None:
+    bodies: list[CountingBody] = []
     cache = ArtifactCache(
         tmp_path / "cache",
-        s3_client_factory=lambda: s3_client(endpoint_url),
+        s3_client_factory=lambda: counting_client(endpoint_url, bodies),
         max_unpacked_bytes=100,
         max_members=1,
     )
     url = put_object(endpoint_url, "models", "huge/model.tar.gz", bytes(2 * 1024 * 1024))
     with pytest.raises(ArtifactError, match=r"archive is larger than \d+ bytes, more than any artifact"):
         cache.resolve(url)
+    # Refused on the size S3 declared: the object was asked for, and not one byte of its body was read.
+    [body] = bodies
+    assert (body.read_bytes, body.closed) == (0, True)
+    assert list((cache.root / "downloads").iterdir()) == []
+    assert list((cache.root / "models").iterdir()) == []
 
 
 def test_s3_and_local_copies_of_the_same_bytes_share_one_folder(

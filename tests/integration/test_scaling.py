@@ -4,7 +4,6 @@ budget for a slow-loading model, and a thousand idle endpoints."""
 from __future__ import annotations
 
 import concurrent.futures
-import json
 import shutil
 import time
 from collections.abc import Iterator
@@ -58,12 +57,33 @@ def test_concurrent_requests_are_batched_and_answer_like_single_ones(
         assert batched.json()[0]["score"] == pytest.approx(single[0]["score"], abs=1e-5)
 
 
-def test_a_lone_request_is_not_held_for_a_batch(rt: Any, tiny_endpoint: str) -> None:
-    answer = rt.invoke_endpoint(
-        EndpointName=tiny_endpoint, ContentType="application/json", Body=json.dumps({"inputs": "alone"})
-    )
-    headers = answer["ResponseMetadata"]["HTTPHeaders"]
-    assert headers["x-zeroserve-batch-size"] == "1"
+HOLD_MS = 1000
+
+
+def lone_request(server: ServerProcess, endpoint: str) -> tuple[str, float]:
+    """A lone request to a warm worker: its batch size, and the ms it spent neither waiting for a worker nor
+    in the model (its log line's overhead less its queue wait), where a batch window's hold would show."""
+    url = f"{server.url}/endpoints/{endpoint}/invocations"
+    httpx.post(url, json={"inputs": "wake up"}, timeout=30).raise_for_status()  # a cold start is not a hold
+    answer = httpx.post(url, json={"inputs": "alone"}, timeout=30)
+    answer.raise_for_status()
+    [line] = httpx.get(f"{server.url}/zeroserve/logs/{endpoint}", params={"tail": 1}).json()["lines"]
+    return answer.headers["X-Zeroserve-Batch-Size"], line["overhead_ms"] - line["queue_ms"]
+
+
+def test_a_lone_request_is_not_held_for_a_batch(
+    server: ServerProcess, sm: Any, tiny_tarball: Path, tiny_endpoint: str
+) -> None:
+    # The same model with a batch window: there a lone request is held for the whole window, hoping for
+    # company. Its batch size says 1 as well; only the time it spent outside the model tells them apart.
+    env = {"HF_TASK": "text-classification", "ZEROSERVE_MAX_BATCH_WAIT_MS": str(HOLD_MS)}
+    assert deploy(sm, "tiny-held", str(tiny_tarball), env=env)["EndpointStatus"] == "InService"
+    held_size, held_ms = lone_request(server, "tiny-held")
+    lone_size, lone_ms = lone_request(server, tiny_endpoint)
+    assert held_size == lone_size == "1"
+    assert held_ms >= HOLD_MS, "the hold shows in the time outside the model"
+    assert lone_ms < HOLD_MS / 2, f"a lone request spent {lone_ms:.0f} ms outside the model"
+    sm.delete_endpoint(EndpointName="tiny-held")
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -58,8 +57,17 @@ def test_idle_endpoint_scales_to_zero_and_the_next_request_starts_a_worker(
 def test_provisioned_concurrency_keeps_a_worker_warm(fast_server: ServerProcess, tiny_tarball: Path) -> None:
     sm = fast_server.sagemaker()
     assert deploy(sm, "provisioned", str(tiny_tarball), provisioned=1)["EndpointStatus"] == "InService"
-    time.sleep(IDLE_TIMEOUT_S + 1.0)
-    assert len(workers_of(fast_server, "provisioned")) == 1
+    assert wait_until(lambda: len(workers_of(fast_server, "provisioned")) == 1, 30)
+    [warm] = workers_of(fast_server, "provisioned")
+    # An endpoint without provisioned concurrency, last used after that worker started: once its worker has
+    # been stopped for idling, the provisioned one has idled past the timeout as well.
+    assert deploy(sm, "unprovisioned", str(tiny_tarball))["EndpointStatus"] == "InService"
+    assert raw_invoke(fast_server, "unprovisioned", "used").status_code == 200
+    assert wait_until(lambda: workers_of(fast_server, "unprovisioned") == [], IDLE_TIMEOUT_S + 10)
+    assert [worker["pid"] for worker in workers_of(fast_server, "provisioned")] == [warm["pid"]]
+    answer = raw_invoke(fast_server, "provisioned", "still warm")
+    assert answer.status_code == 200 and answer.headers["X-Zeroserve-Cold-Start"] == "0"
+    assert [worker["pid"] for worker in workers_of(fast_server, "provisioned")] == [warm["pid"]]
 
 
 def test_burst_beyond_max_concurrency_is_answered_or_throttled_none_lost(

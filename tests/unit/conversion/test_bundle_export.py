@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from runtime_helpers import answer, invoke
 
 from models import make_tiny_bert, minilm_dir, source_of
+from runtime_helpers import answer, invoke
 from zeroserve.conversion.export import build_bundle, main
 from zeroserve.errors import ArtifactError
 from zeroserve.runtimes.loader import load_handler

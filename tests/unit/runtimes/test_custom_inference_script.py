@@ -10,9 +10,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from runtime_helpers import answer, invoke
 
 from models import source_of
+from runtime_helpers import answer, invoke
 from zeroserve.conversion.export import build_bundle
 from zeroserve.errors import ArtifactError
 from zeroserve.runtimes.base import ClientInputError, ModelServerError, Reply

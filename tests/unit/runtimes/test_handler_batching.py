@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-from runtime_helpers import answer, invoke
 
+from runtime_helpers import answer, invoke
 from zeroserve.runtimes.base import ClientInputError, Invocation, ModelServerError
 from zeroserve.runtimes.handler import DefaultHandler
 from zeroserve.runtimes.loader import load_handler

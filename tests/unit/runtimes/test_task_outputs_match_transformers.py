@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 import pytest
-from runtime_helpers import answer, assert_same_shape_and_values, invoke
 
 from models import source_of
+from runtime_helpers import answer, assert_same_shape_and_values, invoke
 from zeroserve.runtimes.base import ClientInputError
 from zeroserve.runtimes.loader import load_handler
 

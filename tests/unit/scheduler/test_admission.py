@@ -47,7 +47,10 @@ def test_gate_admits_queued_requests_in_arrival_order() -> None:
         release = asyncio.Event()
         order: list[int] = []
         tasks = [asyncio.create_task(_hold(gate, release, order, i)) for i in range(4)]
-        await asyncio.sleep(0.01)
+        for _ in range(100):  # each task runs to its first wait within a few turns of the loop
+            if gate.queued == 3:
+                break
+            await asyncio.sleep(0)
         assert order == [0] and gate.queued == 3
         release.set()
         await asyncio.gather(*tasks)

@@ -193,8 +193,15 @@ def test_replacing_a_variant_drops_its_template() -> None:
     async def scenario(pool: Pool, hub: TemplateHub, clock: FakeClock, events: Events) -> None:
         pool.deploy(deployment("e"))
         await cold_start(pool, "e")
+        [key] = hub.built
+        assert pool.templates is not None
+        [entry] = pool.templates.entries()
+        assert (entry.key, entry.ready, entry.pid) == (key, True, 500), "a template was built and is ready"
+        assert key in hub.live and pool.ledger.holds(holder(key))
         pool.deploy(deployment("e"))
-        assert hub.dropped == hub.built and pool.templates is not None and pool.templates.entries() == []
+        await settle()
+        assert hub.dropped == [key] and key not in hub.live, "its process was told to go"
+        assert pool.templates.entries() == [] and not pool.ledger.holds(holder(key))
 
     run(scenario)
 

@@ -5,24 +5,39 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
 
+from processes import wait_until
 from zeroserve.sentiment_trainer import defaults
 from zeroserve.sentiment_trainer.options import TrainOptions
 
 
+def blocked_on(lock: Path) -> int:
+    """How many callers wait for the flock on `lock`: the kernel lists each waiter in /proc/locks, "->"."""
+    inode = lock.stat().st_ino
+    return sum(
+        1
+        for line in Path("/proc/locks").read_text().splitlines()
+        if "->" in line and any(field.endswith(f":{inode}") for field in line.split())
+    )
+
+
 class _FakeTrainer:
-    """Stands in for `finetune.train`: writes the two files a real run writes, slowly, and counts runs."""
+    """Stands in for `finetune.train`: writes the two files a real run writes and counts runs. With
+    `waiters`, it first waits (holding the cache's lock) until that many other callers wait for the lock."""
 
     def __init__(self) -> None:
         self.runs: list[TrainOptions] = []
+        self.waiters = 0
+        self.saw_waiters = False
 
     def __call__(self, options: TrainOptions, progress: bool = True) -> object:
         self.runs.append(options)
-        time.sleep(0.3)  # long enough for a second caller to arrive while this one holds the lock
+        if self.waiters:
+            lock = options.output.with_name(".lock")
+            self.saw_waiters = wait_until(lambda: blocked_on(lock) == self.waiters, 10)
         options.output.write_bytes(b"tarball")
         options.output.with_name("metrics.json").write_text("{}")
 
@@ -65,6 +80,7 @@ def test_a_tarball_without_metrics_counts_as_an_interrupted_run(
 
 
 def test_concurrent_callers_train_once(tmp_path: Path, fake_trainer: _FakeTrainer) -> None:
+    fake_trainer.waiters = 2  # the other two callers arrive while the first one trains
     results: list[Path] = []
     callers = [
         threading.Thread(
@@ -76,6 +92,7 @@ def test_concurrent_callers_train_once(tmp_path: Path, fake_trainer: _FakeTraine
         caller.start()
     for caller in callers:
         caller.join()
+    assert fake_trainer.saw_waiters, "the other callers never waited for the lock"
     assert len(fake_trainer.runs) == 1
     assert results == [tmp_path / "model.tar.gz"] * 3
 
