@@ -40,6 +40,7 @@ def previous_int8_bundle(source: ModelSource) -> Path:
     from zeroserve.conversion import convert
     from zeroserve.runtimes.manifest import read_manifest
     from zeroserve.runtimes.tokenizer import TextEncoder
+    from zeroserve.runtimes.torch_model import load_torch_model
 
     base = models.bundle(source, "onnx", "dynamic")
     folder = base.with_name(base.name.replace("int8-dynamic", "int8-previous"))

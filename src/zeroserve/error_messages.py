@@ -9,6 +9,7 @@ from zeroserve.errors import (
     EndpointUnavailable,
     InternalFailure,
     ModelError,
+    ModelNotReady,
     RequestTooLarge,
     ServiceUnavailable,
     Throttled,
@@ -76,3 +77,15 @@ def over_memory(rss_mb: float, memory_mb: int) -> InternalFailure:
         f"The worker used {rss_mb:.0f} MB, over the variant's MemorySizeInMB of {memory_mb}; it was stopped "
         "and will be replaced."
     )
+
+
+def model_could_not_load(error: str) -> ModelNotReady:
+    return ModelNotReady(f"the model could not be loaded: {error}")
+
+
+def model_still_loading() -> ModelNotReady:
+    return ModelNotReady("the model is still loading; no worker became ready in time")
+
+
+def memory_budget_exhausted() -> Throttled:
+    return Throttled("the machine's memory budget is exhausted by busy endpoints; retry later")

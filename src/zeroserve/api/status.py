@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from zeroserve.scheduler.router import Router
+from zeroserve.scheduler.snapshot import VariantSnapshot
 from zeroserve.workers.hub import WorkerHub
 
 
@@ -24,56 +25,28 @@ class NodeDetails(Protocol):
 
 
 def snapshot(router: Router, hub: WorkerHub, cluster: NodeDetails | None = None) -> dict[str, Any]:
-    endpoints: dict[str, Any] = {}
-    for name, routes in router.endpoints.items():
-        variants = []
-        for route in routes:
-            variant_pool, d = route.pool, route.deployment
-            variants.append(
-                {
-                    "variant": d.variant,
-                    "memory_mb": d.memory_mb,
-                    "max_concurrency": d.max_concurrency,
-                    "provisioned": d.min_workers,
-                    "model": bundle_summary(d.bundle_dir),
-                    "inflight": route.gate.inflight,
-                    "queued": route.gate.queued,
-                    "starting": variant_pool.starting,
-                    "workers": [
-                        {
-                            "id": slot.connection.worker_id,
-                            "pid": slot.connection.pid,
-                            "inflight": slot.connection.inflight,
-                            "rss_mb": round(slot.rss_mb, 1),
-                            "template_pid": slot.template_pid,
-                            "setup_phases_ms": slot.setup_phases_ms,
-                            "node_id": slot.node_id,
-                        }
-                        for slot in variant_pool.workers.values()
-                    ],
-                }
-            )
-        endpoints[name] = {"variants": variants}
-    templates = router.pool.templates
-    now = router.pool.clock.now()
+    plane = router.snapshot()
     return {
         "zygote_pid": hub.zygote_pid,
         # Per-variant templates (scheduler/templates.py): their memory is part of reserved_mb.
         "templates": [
             {
-                "endpoint": entry.endpoint,
-                "variant": entry.variant,
-                "pid": entry.pid or None,
-                "ready": entry.ready,
-                "memory_mb": entry.memory_mb,
-                "idle_s": round(now - entry.last_used_s, 1),
+                "endpoint": t.endpoint,
+                "variant": t.variant,
+                "pid": t.pid,
+                "ready": t.ready,
+                "memory_mb": t.memory_mb,
+                "idle_s": round(t.idle_s, 1),
             }
-            for entry in (templates.entries() if templates is not None else [])
+            for t in plane.templates
         ],
         "zygote_restarts": hub.zygote.restarts if hub.zygote else 0,
-        "memory_budget_mb": router.pool.memory_budget_mb,
-        "reserved_mb": router.pool.reserved_mb,
-        "endpoints": endpoints,
+        "memory_budget_mb": plane.memory_budget_mb,
+        "reserved_mb": plane.reserved_mb,
+        "endpoints": {
+            name: {"variants": [variant_status(v) for v in variants]}
+            for name, variants in plane.endpoints.items()
+        },
         "nodes": [
             {
                 "node_id": n.node_id,
@@ -83,9 +56,35 @@ def snapshot(router: Router, hub: WorkerHub, cluster: NodeDetails | None = None)
                 "workers": n.workers,
                 **(cluster.node_status(n.node_id) if cluster is not None else {}),
             }
-            for n in router.pool.node_summaries()
+            for n in plane.nodes
         ],
         **({"cluster": cluster.summary()} if cluster is not None else {}),
+    }
+
+
+def variant_status(variant: VariantSnapshot) -> dict[str, Any]:
+    d = variant.deployment
+    return {
+        "variant": d.variant,
+        "memory_mb": d.memory_mb,
+        "max_concurrency": d.max_concurrency,
+        "provisioned": d.min_workers,
+        "model": bundle_summary(d.bundle_dir),
+        "inflight": variant.inflight,
+        "queued": variant.queued,
+        "starting": variant.starting,
+        "workers": [
+            {
+                "id": w.worker_id,
+                "pid": w.pid,
+                "inflight": w.inflight,
+                "rss_mb": round(w.rss_mb, 1),
+                "template_pid": w.template_pid,
+                "setup_phases_ms": w.setup_phases_ms,
+                "node_id": w.node_id,
+            }
+            for w in variant.workers
+        ],
     }
 
 

@@ -17,7 +17,6 @@ import logging
 import secrets
 import signal
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -63,7 +62,7 @@ class RayCluster:
         # Names this server's agents apart from another zeroserve server's on the same cluster.
         self.server_id = secrets.token_hex(4)
         self.shipper = BundleShipper()
-        self.membership = Membership(settings.ray_node_lost_after_s, clock=time.monotonic)
+        self.membership: Membership  # on the pool's clock, from `start`
         self.remote: dict[str, RemoteNode] = {}
         self.connect = ""
         self._pool: Pool | None = None
@@ -102,6 +101,8 @@ class RayCluster:
 
     async def start(self, hub: WorkerHub, pool: Pool) -> None:
         self._hub, self._pool = hub, pool
+        # One clock: when a ping was sent is compared with when the pool saw a worker there crash.
+        self.membership = Membership(self.settings.ray_node_lost_after_s, clock=pool.clock.now)
         host = self.settings.cluster_host or self.head_ip
         bound_host, port = await hub.listen_tcp(host, self.settings.cluster_port, self.token)
         self.connect = f"tcp:{bound_host}:{port}"
@@ -169,7 +170,7 @@ class RayCluster:
             self._lose(node_id, "its agent died")
 
     async def _ping(self, node: RemoteNode) -> None:
-        sent_s = time.monotonic()
+        sent_s = self.membership.clock()
         with contextlib.suppress(RayError, TimeoutError):
             await asyncio.wait_for(node.agent.ping.remote(), self.settings.ray_poll_s)
             self.membership.heard(node.node_id)

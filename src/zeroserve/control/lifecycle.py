@@ -125,7 +125,7 @@ class EndpointLifecycle:
                 for variant in config["ProductionVariants"]
             ]
             for deployment in deployments:
-                prepared.append(self.router.pool.deploy(deployment))
+                prepared.append(self.router.deploy(deployment))
             for variant_pool in prepared:
                 await self._prove(variant_pool)
             self.router.activate(endpoint, prepared)
@@ -148,12 +148,12 @@ class EndpointLifecycle:
     def _discard(self, prepared: list[VariantPool]) -> None:
         for variant_pool in prepared:
             try:
-                self.router.pool.remove(variant_pool.key)
+                self.router.discard(variant_pool.key)
             except Exception:  # cleanup must not hide the failure being reported
                 log.exception("could not remove variant %s", variant_pool.key)
 
     def _fail(self, endpoint: str, prepared: list[VariantPool], updating: bool, reason: str) -> None:
-        routed = {route.pool.key for route in self.router.endpoints.get(endpoint, [])}
+        routed = self.router.routed_keys(endpoint)
         self._discard([p for p in prepared if p.key not in routed])
         try:
             if updating:
@@ -170,7 +170,7 @@ class EndpointLifecycle:
         proof = _proof_key(variant_pool.deployment)
         async with self._proofs.setdefault(proof, asyncio.Lock()):
             if proof not in self._proven:
-                await self.router.pool.start_and_wait(variant_pool)
+                await self.router.start_and_wait(variant_pool)
                 self._proven.add(proof)
 
     async def _prepare(self, endpoint: str, variant: Document, model: Document) -> VariantDeployment:

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from zeroserve.scheduler.eviction import Evictable, least_recently_used
+
 
 @dataclass(frozen=True)
 class WorkerView:
@@ -69,12 +71,5 @@ def next_scale_in_check_s(config: ScalingConfig, workers: Sequence[WorkerView]) 
 
 def choose_evictions(needed_mb: int, free_mb: int, candidates: Sequence[WorkerView]) -> list[str] | None:
     """Least recently used idle workers (of other variants) to stop so `needed_mb` fits; None if it cannot."""
-    if needed_mb <= free_mb:
-        return []
-    chosen: list[str] = []
-    for worker in sorted((w for w in candidates if w.inflight == 0), key=lambda w: w.last_used_s):
-        chosen.append(worker.worker_id)
-        free_mb += worker.memory_mb
-        if needed_mb <= free_mb:
-            return chosen
-    return None
+    idle = (Evictable(w.worker_id, w.memory_mb, w.last_used_s) for w in candidates if w.inflight == 0)
+    return least_recently_used(needed_mb, free_mb, idle)

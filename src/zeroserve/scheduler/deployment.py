@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from zeroserve.workers.spec import WorkerSpec
+
 
 @dataclass(frozen=True)
 class VariantDeployment:
@@ -32,3 +34,17 @@ class VariantDeployment:
     def max_payload_bytes(self) -> int:
         # SageMaker: 4 MB for serverless variants, 6 MB for instance-based ones.
         return (4 if self.serverless else 6) * 1024 * 1024
+
+    def worker_spec(self, worker_id: str, default_threads: int) -> WorkerSpec:
+        """What the zygote is told to fork for one of this variant's workers."""
+        return WorkerSpec(
+            worker_id=worker_id,
+            bundle_dir=self.bundle_dir,
+            memory_mb=self.memory_mb,
+            threads=self.threads or default_threads,
+            max_batch_size=self.max_batch_size,
+            max_batch_wait_ms=self.max_batch_wait_ms,
+            env=self.env,
+            endpoint=self.endpoint,
+            variant=self.variant,
+        )

@@ -2,10 +2,11 @@
 memory budget. All decisions come from `autoscaler` (when) and `placement` (where); this module does the
 process I/O they imply.
 
-Ownership: a `VariantPool` owns its workers, its spawns in progress and its waiters, and changes them only in
-its own methods; each `Node` owns its memory ledger (one node, "local", on one machine; one per Ray node
-on a cluster, see zeroserve/cluster/); the `Pool` owns the registry of variants and nodes and the scale-in
-timer, and is the only caller of the variants' mutators. Every timer runs on the injected clock.
+Ownership: a `VariantPool` owns its workers, its spawns in progress and its waiters; each `Node` owns its
+memory ledger, its record of what holds memory there, and whether it is suspect (one node, "local", on one
+machine; one per Ray node on a cluster, see zeroserve/cluster/); the `TemplateCache` owns the templates.
+The `Pool` owns the registry of variants and nodes and the scale-in timer, and changes the others only
+through their public methods. Every timer runs on, and every time is stamped by, the injected clock.
 """
 
 from __future__ import annotations
@@ -14,21 +15,22 @@ import asyncio
 import itertools
 import logging
 import os
-import time
 from dataclasses import replace
 from typing import cast
 
-from zeroserve.errors import ModelNotReady, Throttled
+from zeroserve import error_messages as messages
 from zeroserve.metrics.events import NullObserver, Observer, WorkerEvent
 from zeroserve.scheduler import autoscaler, placement
-from zeroserve.scheduler.clock import Clock, LoopClock, Timer, wait_until
+from zeroserve.scheduler.clock import Clock, EarliestTimer, LoopClock, wait_until
 from zeroserve.scheduler.deployment import VariantDeployment
 from zeroserve.scheduler.ledger import MemoryLedger
 from zeroserve.scheduler.nodes import LOCAL_NODE_ID, Node, NodeLost, NodeSummary
+from zeroserve.scheduler.ports import Spawner
+from zeroserve.scheduler.snapshot import TemplateSnapshot
 from zeroserve.scheduler.templates import TemplateBuilder, TemplateCache
-from zeroserve.scheduler.variant_pool import Spawner, VariantPool, WorkerSlot
+from zeroserve.scheduler.variant_pool import VariantPool, WorkerSlot
 from zeroserve.workers.hub import SpawnFailed
-from zeroserve.workers.spec import WorkerSpec
+from zeroserve.workers.protocol import Header
 
 log = logging.getLogger("zeroserve.pool")
 _worker_ids = itertools.count(1)
@@ -62,13 +64,12 @@ class Pool:
         local = Node(node_id, node_address, hub, MemoryLedger(memory_budget_mb), holds_all_bundles=True)
         self.nodes: dict[str, Node] = {node_id: local}
         self.variants: dict[str, VariantPool] = {}
-        self._scale_in_timer: Timer | None = None
-        self._scale_in_at: float | None = None
+        self._scale_in_timer = EarliestTimer(self.clock, self._scale_in)
         self._tasks: set[asyncio.Task[object]] = set()
         self.templates: TemplateCache | None = None
         if template_idle_timeout_s > 0 and getattr(hub, "templates_supported", False):
             self.templates = TemplateCache(
-                cast(TemplateBuilder, hub), self.ledger, self.clock, self.observer,
+                cast(TemplateBuilder, hub), local, self.clock, self.observer,
                 idle_ttl_s=template_idle_timeout_s, build_timeout_s=spawn_timeout_s,
             )
 
@@ -95,24 +96,25 @@ class Pool:
             for n in self.nodes.values()
         ]
 
+    def template_snapshots(self) -> list[TemplateSnapshot]:
+        return self.templates.snapshots() if self.templates is not None else []
+
     # --- nodes (zeroserve/cluster/ adds and removes them as Ray's membership changes) -------------
 
     def add_node(self, node: Node) -> None:
         """A node joined: it takes new workers at once, starting with floors that found no room before."""
         if node.node_id in self.nodes:
             raise ValueError(f"node {node.node_id} is already in the pool")
-        node.left = asyncio.get_running_loop().create_future()
+        node.join()
         self.nodes[node.node_id] = node
-        for variant in list(self.variants.values()):
-            self._fill_floor(variant)
+        self._fill_floors()
 
     def vouch(self, node_id: str, sent_s: float) -> None:
-        """The node answered a check sent at `sent_s` (monotonic): if a crash there made it suspect, it takes
-        workers again, beginning with floors that found no room meanwhile."""
+        """The node answered a check sent at `sent_s` (the pool's clock): if a crash there made it suspect, it
+        takes workers again, beginning with floors that found no room meanwhile."""
         node = self.nodes.get(node_id)
         if node is not None and node.vouch(sent_s):
-            for variant in list(self.variants.values()):
-                self._fill_floor(variant)
+            self._fill_floors()
 
     def remove_node(self, node_id: str, reason: str = "the node left the cluster") -> None:
         """A node left: its spawns in progress fail (and are placed again), its workers are gone as if they
@@ -122,13 +124,11 @@ class Pool:
         node = self.nodes.pop(node_id, None)
         if node is None:
             return
-        if node.left is not None and not node.left.done():
-            node.left.set_result(None)
+        node.leave()
         for variant in list(self.variants.values()):
             for slot in [s for s in variant.workers.values() if s.node_id == node_id]:
                 self._stop(slot, "crashed", reason=reason, kill=True)
-        for variant in list(self.variants.values()):
-            self._fill_floor(variant)
+        self._fill_floors()
 
     # --- registry ------------------------------------------------------------------------------
 
@@ -155,13 +155,17 @@ class Pool:
     def _retire(self, variant: VariantPool) -> None:
         if self.templates is not None:
             self.templates.forget_variant(variant.key)
-        for slot in variant._retire():
+        for slot in variant.retire():
             self._gone(slot, "stopped", reason="", kill=False)
 
     def _fill_floor(self, variant: VariantPool) -> None:
         for _ in range(autoscaler.workers_below_floor(variant.scaling, variant.views(), variant.starting)):
             if not self._start_worker(variant, spread=True):
                 break
+
+    def _fill_floors(self) -> None:
+        for variant in list(self.variants.values()):
+            self._fill_floor(variant)
 
     # --- handing out workers ---------------------------------------------------------------------
 
@@ -170,32 +174,29 @@ class Pool:
         cold means this request had to wait for a worker to start."""
         cold = False
         failures_before = variant.spawn_failures
-        variant._waiter_joined()
-        try:
+        with variant.waiter():
             while True:
                 if variant.spawn_failures > failures_before and not variant.workers:
                     # One failed start per request: a model that cannot load is reported, not re-forked in
                     # a loop for the whole wait budget.
-                    raise ModelNotReady(f"the model could not be loaded: {variant.last_spawn_error}")
+                    raise messages.model_could_not_load(variant.last_spawn_error)
                 wanted = autoscaler.should_scale_out(
                     variant.scaling, variant.views(), variant.starting, variant.waiting
                 )
                 if wanted and not self._start_worker(variant, for_request=True) and not variant.workers:
-                    raise Throttled("the machine's memory budget is exhausted by busy endpoints; retry later")
+                    raise messages.memory_budget_exhausted()
                 if (slot := variant.pick()) is not None:
                     return slot, cold
                 cold = cold or not variant.workers
                 if self.clock.now() >= deadline_s:
-                    raise ModelNotReady("the model is still loading; no worker became ready in time")
+                    raise messages.model_still_loading()
                 await wait_until(self.clock, variant.changed(), deadline_s)
-        finally:
-            variant._waiter_left()
 
     def release(self, slot: WorkerSlot) -> None:
         now = self.clock.now()
-        slot.variant._slot_released(slot, now)
+        slot.variant.slot_released(slot, now)
         if slot.connection.inflight == 0:
-            self._schedule_scale_in(now + self.idle_timeout_s)
+            self._scale_in_timer.schedule(now + self.idle_timeout_s)
 
     # --- starting workers ----------------------------------------------------------------------
 
@@ -208,7 +209,7 @@ class Pool:
         node = self._reserve(worker_id, variant, spread)
         if node is None:
             return False
-        variant._spawn_began()
+        variant.spawn_began()
         task = asyncio.get_running_loop().create_task(self._spawn(variant, worker_id, node, for_request))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -231,96 +232,74 @@ class Pool:
     async def _spawn(
         self, variant: VariantPool, worker_id: str, node: Node, for_request: bool = False
     ) -> WorkerSlot | None:
-        d = variant.deployment
-        spec = WorkerSpec(
-            worker_id=worker_id,
-            bundle_dir=d.bundle_dir,
-            memory_mb=d.memory_mb,
-            threads=d.threads or self.worker_threads,
-            max_batch_size=d.max_batch_size,
-            max_batch_wait_ms=d.max_batch_wait_ms,
-            env=d.env,
-            endpoint=d.endpoint,
-            variant=d.variant,
-        )
+        spec = variant.deployment.worker_spec(worker_id, self.worker_threads)
         templates = self.templates if node.node_id == self.local_node_id else None
         if templates is not None:
             spec = replace(spec, template=templates.for_cold_start(variant.key))
         try:
             connection, ready = await node.spawn(spec, self.spawn_timeout_s)
-        except NodeLost as exc:
-            node.release(worker_id)
-            variant._spawn_lost()
-            log.warning("worker %s of %s: %s; placing it again", worker_id, variant.key, exc)
-            if not variant.retired:
-                self._fill_floor(variant)
-            return None
         except SpawnFailed as exc:
-            node.release(worker_id)
-            variant._spawn_failed(str(exc))
-            self.observer.worker(WorkerEvent(d.endpoint, d.variant, "failed", reason=str(exc)))
+            self._start_failed(variant, worker_id, node, exc)
             return None
         except BaseException:  # cancelled (shutdown): the reservation and the count must not leak
             node.release(worker_id)
-            variant._spawn_failed("the start was cancelled")
+            variant.spawn_failed("the start was cancelled")
             raise
-        template_pid = ready.get("template_pid")
-        slot = WorkerSlot(
-            connection,
-            variant,
-            d.memory_mb,
-            self.clock.now(),
-            float(ready.get("rss_mb", 0.0)),
-            int(template_pid) if template_pid is not None else None,
-            dict(ready.get("phases_ms") or {}),
-            node.node_id,
-        )
+        slot = WorkerSlot.started(connection, variant, node.node_id, self.clock.now(), ready)
         if variant.retired or node.node_id not in self.nodes:
             node.release(worker_id)
-            variant._spawn_ready(None)
+            variant.spawn_ready(None)
             connection.stop()
             if not variant.retired:  # its node left just as it became ready
                 self._fill_floor(variant)
             return slot
-        variant._spawn_ready(slot)
+        variant.spawn_ready(slot)
         connection.closed.add_done_callback(lambda _: self._on_closed(slot))
-        if templates is not None and template_pid is None and for_request:
+        if templates is not None and slot.template_pid is None and for_request:
             templates.after_cold_start(variant.key, spec)
+        self._started(slot, ready)
+        return slot
+
+    def _start_failed(self, variant: VariantPool, worker_id: str, node: Node, exc: SpawnFailed) -> None:
+        node.release(worker_id)
+        if isinstance(exc, NodeLost):  # not the model's failure: placed again, no waiter gives up over it
+            variant.spawn_lost()
+            log.warning("worker %s of %s: %s; placing it again", worker_id, variant.key, exc)
+            if not variant.retired:
+                self._fill_floor(variant)
+            return
+        variant.spawn_failed(str(exc))
+        d = variant.deployment
+        self.observer.worker(WorkerEvent(d.endpoint, d.variant, "failed", reason=str(exc)))
+
+    def _started(self, slot: WorkerSlot, ready: Header) -> None:
+        d = slot.variant.deployment
         setup_ms = float(ready.get("setup_ms", 0.0))
         self.observer.worker(
             WorkerEvent(
                 d.endpoint, d.variant, "started", setup_ms=setup_ms, rss_mb=slot.rss_mb, memory_mb=d.memory_mb
             )
         )
-        self._schedule_scale_in(slot.last_used_s + self.idle_timeout_s)
-        return slot
+        self._scale_in_timer.schedule(slot.last_used_s + self.idle_timeout_s)
 
     def _reserve(self, worker_id: str, variant: VariantPool, spread: bool) -> Node | None:
+        """Choose the node and make room there: templates go first (a worker is worth more than the means
+        to start one), then other variants' idle workers, least recently used first."""
         memory_mb = variant.deployment.memory_mb
-        if len(self.nodes) == 1:  # one machine: no placement to decide, only evictions
-            node = self.nodes[self.local_node_id]
-            # Templates go first (a worker is worth more than the means to start one), then idle workers.
-            templates = self.templates
-            if templates is not None and templates.make_room(memory_mb, keep=variant.key):
-                return node if node.reserve(worker_id, variant.key, memory_mb) else None
-            template_mb = templates.droppable_mb(keep=variant.key) if templates is not None else 0
-            others = (v for v in self.variants.values() if v is not variant)
-            candidates = [slot.view() for v in others for slot in v.workers.values()]
-            evictions = autoscaler.choose_evictions(memory_mb, node.ledger.free_mb + template_mb, candidates)
-            if evictions is not None and templates is not None:
-                templates.drop_all(keep=variant.key, reason="evicted for memory")
-        else:  # templates live on the server's own node only, and are not weighed by placement
-            chosen = placement.choose_node(memory_mb, self._node_views(variant), spread=spread)
-            if chosen is None:
-                return None
-            node, evictions = self.nodes[chosen.node_id], chosen.evictions
-        if evictions is None:
+        chosen = placement.choose_node(memory_mb, self._node_views(variant), spread=spread)
+        if chosen is None:
             return None
-        for evicted in evictions:
+        node = self.nodes[chosen.node_id]
+        if node.node_id == self.local_node_id and self.templates is not None:
+            if chosen.evictions:  # idle workers go only once every template has
+                self.templates.drop_all(keep=variant.key, reason="evicted for memory")
+            else:
+                self.templates.make_room(memory_mb, keep=variant.key)
+        for evicted in chosen.evictions:
             slot = self._find(evicted)
             if slot is not None:
                 self._stop(slot, "stopped", reason="evicted for memory")
-        return node if node.reserve(worker_id, variant.key, memory_mb) else None
+        return node if node.reserve(worker_id, memory_mb, worker_of=variant.key) else None
 
     def _node_views(self, variant: VariantPool) -> list[placement.NodeView]:
         bundle = os.path.basename(variant.deployment.bundle_dir.rstrip("/"))
@@ -329,6 +308,8 @@ class Pool:
             if other is not variant:
                 for slot in other.workers.values():
                     evictable.setdefault(slot.node_id, []).append(slot.view())
+        # Templates live on the server's own node only.
+        templates_mb = self.templates.droppable_mb(keep=variant.key) if self.templates is not None else 0
         return [
             placement.NodeView(
                 node.node_id,
@@ -336,6 +317,7 @@ class Pool:
                 node.holds(bundle),
                 node.count(variant.key),
                 tuple(evictable[node.node_id]),
+                droppable_mb=templates_mb if node.node_id == self.local_node_id else 0,
             )
             for node in self.nodes.values()
             if node.suspect_since_s is None
@@ -351,7 +333,7 @@ class Pool:
 
     def _stop(self, slot: WorkerSlot, kind: str, reason: str = "", kill: bool = False) -> bool:
         """Take the worker out of its variant and let it go; False if it was already gone."""
-        if slot.variant._remove(slot.worker_id) is None:
+        if slot.variant.remove(slot.worker_id) is None:
             return False
         self._gone(slot, kind, reason, kill)
         return True
@@ -379,7 +361,7 @@ class Pool:
         if slot.node_id != self.local_node_id and (node := self.nodes.get(slot.node_id)) is not None:
             # A remote worker dying is often the first sign of its machine going: place nothing there
             # until the node is heard from again (cluster/cluster.py pings it every poll).
-            node.suspect_since_s = time.monotonic()
+            node.suspect(self.clock.now())
         if self._stop(slot, "crashed", reason="worker exited unexpectedly"):
             log.warning("worker %s of %s exited unexpectedly", slot.worker_id, slot.variant.key)
             if not slot.variant.retired:
@@ -387,16 +369,7 @@ class Pool:
 
     # --- scale-in --------------------------------------------------------------------------------
 
-    def _schedule_scale_in(self, when_s: float) -> None:
-        if self._scale_in_at is not None and self._scale_in_at <= when_s:
-            return
-        if self._scale_in_timer is not None:
-            self._scale_in_timer.cancel()
-        self._scale_in_at = when_s
-        self._scale_in_timer = self.clock.call_at(when_s, self._scale_in)
-
     def _scale_in(self) -> None:
-        self._scale_in_timer = self._scale_in_at = None
         now = self.clock.now()
         next_check: float | None = None
         for variant in list(self.variants.values()):
@@ -408,7 +381,7 @@ class Pool:
             if when is not None:
                 next_check = when if next_check is None else min(next_check, when)
         if next_check is not None:
-            self._schedule_scale_in(max(next_check, now))
+            self._scale_in_timer.schedule(max(next_check, now))
 
     async def close(self) -> None:
         if self.templates is not None:
@@ -416,7 +389,6 @@ class Pool:
         for variant in list(self.variants.values()):
             self._retire(variant)
         self.variants.clear()
-        if self._scale_in_timer is not None:
-            self._scale_in_timer.cancel()
+        self._scale_in_timer.cancel()
         for task in list(self._tasks):
             task.cancel()

@@ -1,12 +1,15 @@
 """The data plane's one entry point: route an invocation of an endpoint to a variant and a worker.
 
 Admission (MaxConcurrency), scale from zero, the invocation timeout, memory enforcement and crash retry all
-meet here; each is a domain error the API layer turns into SageMaker's answer.
+meet here; each is a domain error the API layer turns into SageMaker's answer. The router owns which
+variants each endpoint routes to; the control plane deploys, proves and retires variants through it, and
+reads what the data plane is doing as a snapshot (scheduler/snapshot.py).
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from zeroserve import error_messages as messages
@@ -16,6 +19,7 @@ from zeroserve.scheduler.admission import AdmissionGate
 from zeroserve.scheduler.clock import wait_until
 from zeroserve.scheduler.deployment import VariantDeployment
 from zeroserve.scheduler.pool import Pool
+from zeroserve.scheduler.snapshot import DataPlaneSnapshot, VariantSnapshot
 from zeroserve.scheduler.variant_pool import VariantPool, WorkerSlot
 from zeroserve.workers.connection import WorkerGone, WorkerReply
 
@@ -42,12 +46,18 @@ class InvocationResult:
 
 @dataclass
 class VariantRoute:
-    pool: VariantPool
+    variant: VariantPool
     gate: AdmissionGate
 
     @property
     def deployment(self) -> VariantDeployment:
-        return self.pool.deployment
+        return self.variant.deployment
+
+    def snapshot(self) -> VariantSnapshot:
+        workers = tuple(slot.snapshot() for slot in self.variant.workers.values())
+        return VariantSnapshot(
+            self.deployment, self.gate.inflight, self.gate.queued, self.variant.starting, workers
+        )
 
 
 class Router:
@@ -70,10 +80,39 @@ class Router:
         self.queue_limit = queue_limit
         self.observer: Observer = observer or NullObserver()
         self.clock = pool.clock  # one clock for the pool's timers and the invocation timeout
-        self.endpoints: dict[str, list[VariantRoute]] = {}
+        self._endpoints: dict[str, list[VariantRoute]] = {}
+
+    @property
+    def endpoints(self) -> Mapping[str, list[VariantRoute]]:
+        """The routes of every endpoint served, for reading; changed only by the methods below."""
+        return self._endpoints
 
     def set_endpoint(self, name: str, deployments: list[VariantDeployment]) -> None:
         self.activate(name, [self.pool.deploy(d) for d in deployments])
+
+    def deploy(self, deployment: VariantDeployment) -> VariantPool:
+        """Register a variant without routing to it yet (`activate` does): an update's new side."""
+        return self.pool.deploy(deployment)
+
+    async def start_and_wait(self, variant: VariantPool) -> None:
+        """Until a worker of this variant has loaded and answered its warm-up: proof the model serves."""
+        await self.pool.start_and_wait(variant)
+
+    def discard(self, key: str) -> None:
+        """Retire a variant that was deployed but is not (or no longer) routed."""
+        self.pool.remove(key)
+
+    def routed_keys(self, name: str) -> set[str]:
+        return {route.variant.key for route in self._endpoints.get(name, [])}
+
+    def snapshot(self) -> DataPlaneSnapshot:
+        return DataPlaneSnapshot(
+            endpoints={name: tuple(r.snapshot() for r in routes) for name, routes in self._endpoints.items()},
+            templates=tuple(self.pool.template_snapshots()),
+            memory_budget_mb=self.pool.memory_budget_mb,
+            reserved_mb=self.pool.reserved_mb,
+            nodes=tuple(self.pool.node_summaries()),
+        )
 
     def activate(self, name: str, variants: list[VariantPool]) -> None:
         """Point the endpoint at these (already deployed) variants, atomically; requests in flight finish
@@ -83,17 +122,17 @@ class Router:
             deployment = variant.deployment
             queue_limit = deployment.max_concurrency if self.queue_limit is None else self.queue_limit
             routes.append(VariantRoute(variant, AdmissionGate(deployment.max_concurrency, queue_limit)))
-        stale = {r.pool.key for r in self.endpoints.get(name, [])} - {r.pool.key for r in routes}
-        self.endpoints[name] = routes
+        stale = self.routed_keys(name) - {r.variant.key for r in routes}
+        self._endpoints[name] = routes
         for key in stale:
             self.pool.remove(key)
 
     def remove_endpoint(self, name: str) -> None:
-        for route in self.endpoints.pop(name, []):
-            self.pool.remove(route.pool.key)
+        for route in self._endpoints.pop(name, []):
+            self.pool.remove(route.variant.key)
 
     def _choose(self, name: str, target_variant: str | None) -> VariantRoute:
-        routes = self.endpoints.get(name)
+        routes = self._endpoints.get(name)
         if not routes:
             raise messages.endpoint_not_found(name, self.account_id)
         if target_variant:
@@ -107,7 +146,7 @@ class Router:
 
     def check_payload(self, name: str, size_bytes: int) -> None:
         """Before reading a body: is it within the variant limit (4 MB serverless, 6 MB instance)?"""
-        routes = self.endpoints.get(name)
+        routes = self._endpoints.get(name)
         if routes and size_bytes > (limit := max(r.deployment.max_payload_bytes for r in routes)):
             raise messages.payload_too_large(size_bytes, limit)
 
@@ -146,12 +185,10 @@ class Router:
     ) -> InvocationResult:
         deployment = route.deployment
         for attempt in (1, 2):
-            if (
-                attempt == 2 and route.pool.retired
-            ):  # an update replaced the variant: retry on what serves now
+            if attempt == 2 and route.variant.retired:  # an update replaced it: retry on what serves now
                 route = self._choose(name, target_variant)
                 deployment = route.deployment
-            slot, cold = await self.pool.acquire(route.pool, arrived + self.wait_budget_s)
+            slot, cold = await self.pool.acquire(route.variant, arrived + self.wait_budget_s)
             trace.cold_start = trace.cold_start or cold
             trace.queue_ms = (self.clock.now() - arrived) * 1000
             try:
@@ -196,5 +233,5 @@ class Router:
         return messages.log_stream(self.region, self.account_id, endpoint)
 
     async def close(self) -> None:
-        self.endpoints.clear()
+        self._endpoints.clear()
         await self.pool.close()

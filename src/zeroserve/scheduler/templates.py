@@ -4,15 +4,15 @@ A template is a process that has loaded a variant's bundle and forks its cold st
 a fork and a warm-up instead of a load. It is built in the background after a plain cold start of a variant
 whose workers run one runtime thread (the only sessions that survive fork), when its memory fits without
 stopping anything but older templates. Its memory (what it does not share with the zygote, measured once it
-has loaded) is held in the pool's MemoryLedger as `template:<variant key>`.
+has loaded) is reserved on the server's own node (its MemoryLedger) as `template:<variant key>`.
 
 It is dropped, least recently used first, when a worker needs the memory (before any idle worker is
 stopped), when it has not been used for `idle_ttl_s` (an endpoint unused for long costs nothing again),
 when its variant is replaced or deleted, and when it dies (it is rebuilt at the next cold start). A cold
 start never waits for a template: without a live one it takes the zygote's plain path.
 
-`TemplatePolicy` is the pure part (no processes, no asyncio: times are passed in); `TemplateCache` does the
-building and dropping it implies, on the pool's injected clock.
+`TemplatePolicy` is the pure part (no processes, no asyncio: times are passed in) and the only writer of the
+entries; `TemplateCache` does the building and dropping it implies, on the pool's injected clock.
 """
 
 from __future__ import annotations
@@ -20,14 +20,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from zeroserve.metrics.events import Observer, WorkerEvent
-from zeroserve.scheduler.clock import Clock, Timer
-from zeroserve.scheduler.ledger import MemoryLedger
+from zeroserve.scheduler.clock import Clock, EarliestTimer
+from zeroserve.scheduler.eviction import Evictable, least_recently_used
+from zeroserve.scheduler.nodes import Node
+from zeroserve.scheduler.snapshot import TemplateSnapshot
 from zeroserve.workers.spec import WorkerSpec
 from zeroserve.workers.template_link import TemplateFailed, TemplateInfo
 
@@ -55,46 +57,58 @@ class TemplateEntry:
 
 
 class TemplatePolicy:
-    """The templates kept and when each was last used; decisions as pure functions of them and the time."""
+    """The templates kept and when each was last used; decisions as pure functions of them and the time.
+    Its methods are the only writers of the entries; `entries` is for reading."""
 
     def __init__(self, idle_ttl_s: float) -> None:
         self.idle_ttl_s = idle_ttl_s
-        self.entries: dict[str, TemplateEntry] = {}
+        self._entries: dict[str, TemplateEntry] = {}
+
+    @property
+    def entries(self) -> Mapping[str, TemplateEntry]:
+        return self._entries
 
     @property
     def memory_mb(self) -> int:
-        return sum(entry.memory_mb for entry in self.entries.values())
+        return sum(entry.memory_mb for entry in self._entries.values())
+
+    def add(self, entry: TemplateEntry) -> None:
+        self._entries[entry.key] = entry
+
+    def remove(self, key: str) -> TemplateEntry | None:
+        return self._entries.pop(key, None)
+
+    def loaded(self, key: str, memory_mb: int, pid: int) -> None:
+        """The template finished loading: it holds `memory_mb` as measured, and is usable."""
+        entry = self._entries[key]
+        entry.memory_mb, entry.ready, entry.pid = memory_mb, True, pid
 
     def usable(self, key: str) -> bool:
-        entry = self.entries.get(key)
+        entry = self._entries.get(key)
         return entry is not None and entry.ready
 
     def touch(self, key: str, now_s: float) -> None:
-        if key in self.entries:
-            self.entries[key].last_used_s = now_s
+        if key in self._entries:
+            self._entries[key].last_used_s = now_s
+
+    def droppable_mb(self, keep: str = "") -> int:
+        return sum(e.memory_mb for e in self._entries.values() if e.key != keep)
 
     def evictions(self, needed_mb: int, free_mb: int, keep: str = "") -> list[str] | None:
         """Templates to drop, least recently used first, so `needed_mb` fits; None if dropping them all
         (but `keep`) is not enough."""
-        if needed_mb <= free_mb:
-            return []
-        chosen: list[str] = []
-        for entry in sorted(self.entries.values(), key=lambda e: e.last_used_s):
-            if entry.key == keep:
-                continue
-            chosen.append(entry.key)
-            free_mb += entry.memory_mb
-            if needed_mb <= free_mb:
-                return chosen
-        return None
+        candidates = (
+            Evictable(e.key, e.memory_mb, e.last_used_s) for e in self._entries.values() if e.key != keep
+        )
+        return least_recently_used(needed_mb, free_mb, candidates)
 
     def expired(self, now_s: float) -> list[str]:
-        return [e.key for e in self.entries.values() if now_s - e.last_used_s >= self.idle_ttl_s]
+        return [e.key for e in self._entries.values() if now_s - e.last_used_s >= self.idle_ttl_s]
 
     def next_expiry_s(self) -> float | None:
-        if not self.entries:
+        if not self._entries:
             return None
-        return min(e.last_used_s for e in self.entries.values()) + self.idle_ttl_s
+        return min(e.last_used_s for e in self._entries.values()) + self.idle_ttl_s
 
 
 class TemplateBuilder(Protocol):
@@ -118,10 +132,12 @@ def estimate_mb(bundle_dir: str) -> int:
 
 
 class TemplateCache:
+    """The templates of the server's own node: built, kept and dropped on its memory, through the node."""
+
     def __init__(
         self,
         builder: TemplateBuilder,
-        ledger: MemoryLedger,
+        node: Node,
         clock: Clock,
         observer: Observer,
         *,
@@ -129,13 +145,12 @@ class TemplateCache:
         build_timeout_s: float,
     ) -> None:
         self.builder = builder
-        self.ledger = ledger
+        self.node = node
         self.clock = clock
         self.observer = observer
         self.build_timeout_s = build_timeout_s
         self.policy = TemplatePolicy(idle_ttl_s)
-        self._timer: Timer | None = None
-        self._timer_at: float | None = None
+        self._expiry = EarliestTimer(clock, self._expire)
         self._tasks: set[asyncio.Task[None]] = set()
         # Variants whose template failed to load: not tried again at every cold start (until replaced).
         self._failed: set[str] = set()
@@ -146,6 +161,13 @@ class TemplateCache:
 
     def entries(self) -> Sequence[TemplateEntry]:
         return list(self.policy.entries.values())
+
+    def snapshots(self) -> list[TemplateSnapshot]:
+        now = self.clock.now()
+        return [
+            TemplateSnapshot(e.endpoint, e.variant, e.pid or None, e.ready, e.memory_mb, now - e.last_used_s)
+            for e in self.policy.entries.values()
+        ]
 
     def for_cold_start(self, key: str) -> str:
         """The template key a cold start of this variant forks from ("" for the zygote), marked as used."""
@@ -162,17 +184,16 @@ class TemplateCache:
         needed = estimate_mb(spec.bundle_dir)
         if not self.make_room(needed, keep=key):
             return
-        if not self.ledger.reserve(holder(key), needed):
+        if not self.node.reserve(holder(key), needed):
             return
-        now = self.clock.now()
-        self.policy.entries[key] = TemplateEntry(key, spec.endpoint, spec.variant, needed, now)
+        self.policy.add(TemplateEntry(key, spec.endpoint, spec.variant, needed, self.clock.now()))
         task = asyncio.get_running_loop().create_task(self._build(key, spec))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     def make_room(self, needed_mb: int, keep: str = "") -> bool:
         """Drop least recently used templates until `needed_mb` fits; False (none dropped) if it cannot."""
-        chosen = self.policy.evictions(needed_mb, self.ledger.free_mb, keep)
+        chosen = self.policy.evictions(needed_mb, self.node.ledger.free_mb, keep)
         if chosen is None:
             return False
         for key in chosen:
@@ -185,10 +206,10 @@ class TemplateCache:
         self.drop(key, "the variant was replaced or deleted")
 
     def drop(self, key: str, reason: str) -> None:
-        entry = self.policy.entries.pop(key, None)
+        entry = self.policy.remove(key)
         if entry is None:
             return
-        self.ledger.release(holder(key))
+        self.node.release(holder(key))
         self.builder.drop_template(key)
         if entry.ready:
             self.observer.worker(
@@ -202,7 +223,7 @@ class TemplateCache:
             )
 
     def droppable_mb(self, keep: str = "") -> int:
-        return sum(e.memory_mb for e in self.policy.entries.values() if e.key != keep)
+        return self.policy.droppable_mb(keep)
 
     def drop_all(self, keep: str = "", reason: str = "stopped") -> None:
         for key in list(self.policy.entries):
@@ -213,8 +234,7 @@ class TemplateCache:
         self.drop_all()
         for task in list(self._tasks):
             task.cancel()
-        if self._timer is not None:
-            self._timer.cancel()
+        self._expiry.cancel()
 
     async def _build(self, key: str, spec: WorkerSpec) -> None:
         template_spec = WorkerSpec(
@@ -241,13 +261,13 @@ class TemplateCache:
             self.builder.drop_template(key)
             return
         # Hold what it measured instead of the estimate; if even that no longer fits, let it go.
-        self.ledger.release(holder(key))
+        self.node.release(holder(key))
         measured = max(1, math.ceil(info.private_mb))
-        if not self.make_room(measured, keep=key) or not self.ledger.reserve(holder(key), measured):
-            del self.policy.entries[key]
+        if not self.make_room(measured, keep=key) or not self.node.reserve(holder(key), measured):
+            self.policy.remove(key)
             self.builder.drop_template(key)
             return
-        entry.memory_mb, entry.ready, entry.pid = measured, True, info.pid
+        self.policy.loaded(key, measured, info.pid)
         self.observer.worker(
             WorkerEvent(
                 entry.endpoint,
@@ -263,7 +283,7 @@ class TemplateCache:
             self.drop(key, "the template exited")
             return
         closed.add_done_callback(self._on_closed(key, info.pid))
-        self._schedule(entry.last_used_s + self.policy.idle_ttl_s)
+        self._expiry.schedule(entry.last_used_s + self.policy.idle_ttl_s)
 
     def _on_closed(self, key: str, pid: int) -> Callable[[asyncio.Future[None]], None]:
         def closed(_: asyncio.Future[None]) -> None:
@@ -274,21 +294,12 @@ class TemplateCache:
         return closed
 
     def _forget(self, key: str) -> None:
-        if self.policy.entries.pop(key, None) is not None:
-            self.ledger.release(holder(key))
-
-    def _schedule(self, when_s: float) -> None:
-        if self._timer_at is not None and self._timer_at <= when_s:
-            return
-        if self._timer is not None:
-            self._timer.cancel()
-        self._timer_at = when_s
-        self._timer = self.clock.call_at(when_s, self._expire)
+        if self.policy.remove(key) is not None:
+            self.node.release(holder(key))
 
     def _expire(self) -> None:
-        self._timer = self._timer_at = None
         for key in self.policy.expired(self.clock.now()):
             self.drop(key, "idle")
         when = self.policy.next_expiry_s()
         if when is not None:
-            self._schedule(max(when, self.clock.now()))
+            self._expiry.schedule(max(when, self.clock.now()))

@@ -1,48 +1,22 @@
-"""One variant's share of the pool: its workers, its spawns in progress and its waiting requests, and what
-the pool and router need of a worker process and of where workers come from.
+"""One variant's share of the pool: its workers, its spawns in progress and its waiting requests.
 
-Ownership: a `VariantPool` changes its state only in its own methods, and only the Pool (scheduler/pool.py)
-calls those; anyone may read it.
+Ownership: a `VariantPool` changes its state (and its workers' slots) only in its own methods, and only the
+Pool (scheduler/pool.py) calls those; anyone may read it.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Protocol
 
 from zeroserve.scheduler import autoscaler
 from zeroserve.scheduler.deployment import VariantDeployment
 from zeroserve.scheduler.nodes import LOCAL_NODE_ID
-from zeroserve.workers.connection import WorkerReply
+from zeroserve.scheduler.ports import Connection
+from zeroserve.scheduler.snapshot import WorkerSnapshot
 from zeroserve.workers.protocol import Header
-from zeroserve.workers.spec import WorkerSpec
-
-
-class Connection(Protocol):
-    """What the pool and router need of a worker (workers/connection.py; a fake in unit tests)."""
-
-    worker_id: str
-    pid: int
-    closed: asyncio.Future[None]
-
-    @property
-    def inflight(self) -> int: ...
-
-    def submit(
-        self, body: bytes, content_type: str, accept: str, custom_attributes: str | None
-    ) -> asyncio.Future[WorkerReply]: ...
-
-    def stop(self) -> None: ...
-
-    def kill(self) -> None: ...
-
-
-class Spawner(Protocol):
-    """Where workers come from (workers/hub.py)."""
-
-    async def spawn(self, spec: WorkerSpec, timeout_s: float) -> tuple[Connection, Header]: ...
 
 
 @dataclass
@@ -60,6 +34,29 @@ class WorkerSlot:
     @property
     def worker_id(self) -> str:
         return self.connection.worker_id
+
+    @classmethod
+    def started(
+        cls, connection: Connection, variant: VariantPool, node_id: str, now_s: float, ready: Header
+    ) -> WorkerSlot:
+        """The slot of a worker that just said it is ready (`ready`: its ready message)."""
+        template_pid = ready.get("template_pid")
+        return cls(
+            connection,
+            variant,
+            variant.deployment.memory_mb,
+            now_s,
+            float(ready.get("rss_mb", 0.0)),
+            int(template_pid) if template_pid is not None else None,
+            dict(ready.get("phases_ms") or {}),
+            node_id,
+        )
+
+    def snapshot(self) -> WorkerSnapshot:
+        c = self.connection
+        return WorkerSnapshot(
+            c.worker_id, c.pid, c.inflight, self.rss_mb, self.template_pid, self.setup_phases_ms, self.node_id
+        )
 
     def view(self) -> autoscaler.WorkerView:
         return autoscaler.WorkerView(
@@ -137,27 +134,30 @@ class VariantPool:
             self._changed.set_result(None)
         self._changed = None
 
-    def _waiter_joined(self) -> None:
+    @contextmanager
+    def waiter(self) -> Iterator[None]:
+        """A request waits for a worker of this variant while inside (what scale-out counts)."""
         self._waiting += 1
+        try:
+            yield
+        finally:
+            self._waiting -= 1
 
-    def _waiter_left(self) -> None:
-        self._waiting -= 1
-
-    def _spawn_began(self) -> None:
+    def spawn_began(self) -> None:
         self._starting += 1
 
-    def _spawn_failed(self, error: str) -> None:
+    def spawn_failed(self, error: str) -> None:
         self._starting -= 1
         self._spawn_failures += 1
         self._last_spawn_error = error
         self._notify()
 
-    def _spawn_lost(self) -> None:
+    def spawn_lost(self) -> None:
         """A spawn ended because its node left: not the model's failure, so no waiter gives up over it."""
         self._starting -= 1
         self._notify()
 
-    def _spawn_ready(self, slot: WorkerSlot | None) -> None:
+    def spawn_ready(self, slot: WorkerSlot | None) -> None:
         """A spawn ended with a ready worker; `None` when the variant was retired meanwhile."""
         self._starting -= 1
         self._last_spawn_error = ""
@@ -165,18 +165,18 @@ class VariantPool:
             self._workers[slot.worker_id] = slot
         self._notify()
 
-    def _remove(self, worker_id: str) -> WorkerSlot | None:
+    def remove(self, worker_id: str) -> WorkerSlot | None:
         slot = self._workers.pop(worker_id, None)
         if slot is not None:
             self._notify()
         return slot
 
-    def _slot_released(self, slot: WorkerSlot, now_s: float) -> None:
+    def slot_released(self, slot: WorkerSlot, now_s: float) -> None:
         slot.last_used_s = now_s
         if self._waiting:
             self._notify()  # a slot in a batch is free again
 
-    def _retire(self) -> list[WorkerSlot]:
+    def retire(self) -> list[WorkerSlot]:
         self._retired = True
         slots = list(self._workers.values())
         self._workers.clear()

@@ -12,6 +12,7 @@ import pytest
 from models import minilm_dir
 from zeroserve.conversion import convert, smoothing
 from zeroserve.runtimes.tokenizer import TextEncoder
+from zeroserve.runtimes.torch_model import load_torch_model
 
 TEXTS = [
     "The service answered the first request quickly.",

@@ -1,4 +1,5 @@
-"""Where a new worker goes: room first, then spread (provisioned workers), then the bundle, then memory."""
+"""Where a new worker goes: room first (templates dropped before any idle worker is evicted), then spread
+(provisioned workers), then the bundle, then memory."""
 
 from __future__ import annotations
 
@@ -6,9 +7,11 @@ from zeroserve.scheduler.autoscaler import WorkerView
 from zeroserve.scheduler.placement import NodeView, choose_node
 
 
-def node(node_id: str, free_mb: int, *, bundle: bool = False, mine: int = 0, idle: int = 0) -> NodeView:
+def node(
+    node_id: str, free_mb: int, *, bundle: bool = False, mine: int = 0, idle: int = 0, templates_mb: int = 0
+) -> NodeView:
     evictable = tuple(WorkerView(f"{node_id}-idle{i}", 0, float(i), 1024, "other") for i in range(idle))
-    return NodeView(node_id, free_mb, bundle, mine, evictable)
+    return NodeView(node_id, free_mb, bundle, mine, evictable, droppable_mb=templates_mb)
 
 
 def test_a_node_with_room_beats_one_that_must_evict() -> None:
@@ -43,3 +46,15 @@ def test_among_equals_the_most_free_memory_wins_then_the_node_id() -> None:
     assert chosen is not None and chosen.node_id == "b"
     tie = choose_node(1024, [node("b", 2048), node("a", 2048)], spread=False)
     assert tie is not None and tie.node_id == "a"
+
+
+def test_dropping_templates_beats_evicting_an_idle_worker() -> None:
+    nodes = [node("head", 0, bundle=True, templates_mb=1024), node("busy", 0, idle=1)]
+    chosen = choose_node(1024, nodes, spread=False)
+    assert chosen is not None and chosen.node_id == "head" and chosen.evictions == []
+
+
+def test_a_node_with_free_room_beats_one_that_must_drop_templates() -> None:
+    nodes = [node("head", 0, bundle=True, templates_mb=1024), node("other", 1024)]
+    chosen = choose_node(1024, nodes, spread=False)
+    assert chosen is not None and chosen.node_id == "other"

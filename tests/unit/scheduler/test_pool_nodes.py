@@ -113,13 +113,19 @@ def test_a_node_where_a_worker_crashed_takes_nothing_until_it_is_heard_from() ->
         variant = pool.deploy(deployment("e", min_workers=2, max_workers=2))
         await settle()
         crashed = next(s for s in variant.workers.values() if s.node_id == "a")
+        clock = pool.clock
+        assert isinstance(clock, FakeClock)
+        sent_before_s = clock.now()
+        await clock.advance(1)
         crashed.connection.crash()  # type: ignore[attr-defined]
         await settle()
+        assert pool.nodes["a"].suspect_since_s == clock.now(), "stamped on the pool's clock"
         assert nodes_of(pool, variant.key) == ["local"]  # the only other node is suspect: nothing placed
-        pool.vouch("a", sent_s=pool.nodes["a"].suspect_since_s - 1)  # type: ignore[operator]
+        pool.vouch("a", sent_s=sent_before_s)
         await settle()
         assert nodes_of(pool, variant.key) == ["local"]  # an answer to an older check proves nothing
-        pool.vouch("a", sent_s=pool.nodes["a"].suspect_since_s + 1)  # type: ignore[operator]
+        await clock.advance(1)
+        pool.vouch("a", sent_s=clock.now())
         await settle()
         assert nodes_of(pool, variant.key) == ["a", "local"]
 

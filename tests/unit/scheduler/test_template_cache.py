@@ -209,7 +209,7 @@ def test_replacing_a_variant_drops_its_template() -> None:
 def test_policy_evicts_least_recently_used_first_and_only_as_many_as_needed() -> None:
     policy = TemplatePolicy(idle_ttl_s=TTL_S)
     for key, used_s in (("old", 1.0), ("new", 3.0), ("mid", 2.0)):
-        policy.entries[key] = TemplateEntry(key, key, "v", 100, used_s, ready=True)
+        policy.add(TemplateEntry(key, key, "v", 100, used_s, ready=True))
     assert policy.evictions(50, 100) == []
     assert policy.evictions(150, 100) == ["old"]
     assert policy.evictions(250, 100) == ["old", "mid"]

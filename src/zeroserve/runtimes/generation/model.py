@@ -38,6 +38,6 @@ class NextTokenModel(Protocol):
         ...
 
     def select(self, state: DecoderState, rows: npt.NDArray[np.int64]) -> DecoderState:
-        """The state of `rows` (indices into the state's rows, repeats allowed): beam search's reorder, and the
-        expansion of one prompt into its beams or its return sequences."""
+        """The state of `rows` (indices into the state's rows, repeats allowed): beam search's reorder, and
+        the expansion of one prompt into its beams or its return sequences."""
         ...

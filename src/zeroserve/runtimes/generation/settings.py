@@ -1,9 +1,9 @@
-"""What one generation runs with: `GenerationSettings`, resolved once from the model's generation_config.json,
-its task_specific_params and the request's parameters (runtimes/tasks/ does that), the way transformers 4.51.3's
-`GenerationConfig` + `generate()` read them. The decoding loop reads only this.
+"""What one generation runs with: `GenerationSettings`, resolved once from the model's
+generation_config.json, its task_specific_params and the request's parameters (runtimes/tasks/ does that),
+the way transformers 4.51.3's `GenerationConfig` + `generate()` read them. The decoding loop reads only this.
 
-Lengths follow transformers: for a decoder-only model `max_length` and `min_length` count the prompt too, for an
-encoder-decoder model they count the decoder's tokens (its start token included); `max_new_tokens` and
+Lengths follow transformers: for a decoder-only model `max_length` and `min_length` count the prompt too, for
+an encoder-decoder model they count the decoder's tokens (its start token included); `max_new_tokens` and
 `min_new_tokens`, when set, win over them and count generated tokens only.
 """
 
