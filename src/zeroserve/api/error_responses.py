@@ -16,7 +16,7 @@ from typing import Literal
 from starlette.responses import Response
 
 from zeroserve import errors
-from zeroserve.api.openai_compat import OpenAIRequestError
+from zeroserve.api.openai_requests import OpenAIRequestError
 from zeroserve.error_codes import ErrorCode
 
 Plane = Literal["control", "runtime", "logs"]
@@ -72,7 +72,7 @@ ERROR_TABLE: dict[type[errors.ZeroserveError], ErrorRule] = {
 # anyway, it answers as an unexpected error (500 InternalFailure).
 NOT_ANSWERED: dict[type[errors.ZeroserveError], str] = {
     errors.TrainingJobFailed: "caught by the training job's task and recorded as its FailureReason",
-    OpenAIRequestError: "answered in OpenAI's error shape by the /v1 routes (api/openai_compat.py)",
+    OpenAIRequestError: "answered in OpenAI's error shape by the /v1 routes (api/openai_responses.py)",
 }
 _UNEXPECTED = ErrorRule(500, ErrorCode.INTERNAL_FAILURE, ErrorCode.INTERNAL_FAILURE)
 

@@ -1,5 +1,5 @@
-"""api/openai_compat.py: request bodies read into the toolkit's terms, and answers built from a fake generator
-served by a real server, read back by the official `openai` client (streamed and not)."""
+"""api/openai_requests.py and openai_responses.py: request bodies read into the toolkit's terms, and answers
+built from a fake generator served by a real server, read back by the official `openai` client (streamed and not)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from zeroserve import errors
-from zeroserve.api import openai_compat as oc
+from zeroserve.api import openai_requests as oreq
+from zeroserve.api import openai_responses as oresp
 from zeroserve.api.auth import check_bearer_key
 from zeroserve.api.tgi_stream import FinishReason
 
@@ -27,20 +28,20 @@ from zeroserve.api.tgi_stream import FinishReason
 CHAT = {"model": "gen", "messages": [{"role": "user", "content": "Hi"}]}
 
 
-def _refused(body: dict[str, Any], **options: Any) -> oc.OpenAIRequestError:
-    with pytest.raises(oc.OpenAIRequestError) as raised:
-        oc.parse_chat_request(body, **options)
+def _refused(body: dict[str, Any], **options: Any) -> oreq.OpenAIRequestError:
+    with pytest.raises(oreq.OpenAIRequestError) as raised:
+        oreq.parse_chat_request(body, **options)
     return raised.value
 
 
 def test_temperature_zero_is_greedy_and_needs_no_top_p() -> None:
-    request = oc.parse_chat_request({**CHAT, "temperature": 0, "top_p": 0.5, "max_tokens": 8})
+    request = oreq.parse_chat_request({**CHAT, "temperature": 0, "top_p": 0.5, "max_tokens": 8})
     assert request.parameters == {"max_new_tokens": 8, "do_sample": False}
     assert request.inputs == [{"role": "user", "content": "Hi"}]
 
 
 def test_sampling_is_the_default_and_every_honoured_field_maps_to_the_toolkits_name() -> None:
-    assert oc.parse_chat_request(CHAT).parameters == {"do_sample": True}
+    assert oreq.parse_chat_request(CHAT).parameters == {"do_sample": True}
     body = {
         **CHAT,
         "max_completion_tokens": 16,
@@ -50,7 +51,7 @@ def test_sampling_is_the_default_and_every_honoured_field_maps_to_the_toolkits_n
         "stop": ["\n", "User:"],
         "seed": 42,
     }
-    assert oc.parse_chat_request(body).parameters == {
+    assert oreq.parse_chat_request(body).parameters == {
         "max_new_tokens": 16,
         "do_sample": True,
         "temperature": 0.7,
@@ -59,11 +60,11 @@ def test_sampling_is_the_default_and_every_honoured_field_maps_to_the_toolkits_n
         "num_return_sequences": 2,
         "seed": 42,
     }
-    assert oc.parse_chat_request({**CHAT, "stop": "###"}).parameters["stop_sequence"] == "###"
+    assert oreq.parse_chat_request({**CHAT, "stop": "###"}).parameters["stop_sequence"] == "###"
 
 
 def test_a_null_field_is_read_as_left_out() -> None:
-    request = oc.parse_chat_request(
+    request = oreq.parse_chat_request(
         {**CHAT, "temperature": None, "frequency_penalty": None, "logprobs": None}
     )
     assert request.parameters == {"do_sample": True}
@@ -87,7 +88,7 @@ def test_a_field_zeroserve_cannot_honour_is_refused_by_name(extra: dict[str, Any
 
 def test_a_field_left_at_the_value_that_asks_for_nothing_is_accepted() -> None:
     body = {**CHAT, "frequency_penalty": 0, "presence_penalty": 0.0, "logprobs": False, "user": "u-1"}
-    assert oc.parse_chat_request(body).parameters == {"do_sample": True}
+    assert oreq.parse_chat_request(body).parameters == {"do_sample": True}
 
 
 def test_an_unknown_field_is_refused_by_name() -> None:
@@ -127,7 +128,7 @@ def test_text_parts_join_and_developer_is_the_system_role() -> None:
         {"role": "developer", "content": "Be brief."},
         {"role": "user", "content": [{"type": "text", "text": "Hello, "}, {"type": "text", "text": "you"}]},
     ]
-    assert oc.parse_chat_request({**CHAT, "messages": messages}).inputs == [
+    assert oreq.parse_chat_request({**CHAT, "messages": messages}).inputs == [
         {"role": "system", "content": "Be brief."},
         {"role": "user", "content": "Hello, you"},
     ]
@@ -135,9 +136,9 @@ def test_text_parts_join_and_developer_is_the_system_role() -> None:
 
 def test_a_messages_body_on_invocations_needs_no_model_and_becomes_a_toolkit_body() -> None:
     body = {"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 4}
-    assert oc.is_messages_body(body)
-    assert not oc.is_messages_body({"inputs": [{"role": "user", "content": "Hi"}]})
-    request = oc.parse_chat_request(body, require_model=False)
+    assert oreq.is_messages_body(body)
+    assert not oreq.is_messages_body({"inputs": [{"role": "user", "content": "Hi"}]})
+    request = oreq.parse_chat_request(body, require_model=False)
     assert request.model is None
     assert json.loads(request.toolkit_body()) == {
         "inputs": [{"role": "user", "content": "Hi"}],
@@ -146,13 +147,13 @@ def test_a_messages_body_on_invocations_needs_no_model_and_becomes_a_toolkit_bod
 
 
 def test_a_completion_prompt_is_the_toolkits_inputs() -> None:
-    request = oc.parse_completion_request({"model": "gen", "prompt": ["a", "b"], "max_tokens": 3})
+    request = oreq.parse_completion_request({"model": "gen", "prompt": ["a", "b"], "max_tokens": 3})
     assert (request.kind, request.inputs, request.parameters["max_new_tokens"]) == ("text", ["a", "b"], 3)
-    with pytest.raises(oc.OpenAIRequestError) as raised:
-        oc.parse_completion_request({"model": "gen", "prompt": [[1, 2, 3]]})
+    with pytest.raises(oreq.OpenAIRequestError) as raised:
+        oreq.parse_completion_request({"model": "gen", "prompt": [[1, 2, 3]]})
     assert raised.value.param == "prompt"
-    with pytest.raises(oc.OpenAIRequestError):
-        oc.parse_completion_request({"model": "gen", "messages": CHAT["messages"]})
+    with pytest.raises(oreq.OpenAIRequestError):
+        oreq.parse_completion_request({"model": "gen", "messages": CHAT["messages"]})
 
 
 def test_bearer_keys_guard_only_when_configured() -> None:
@@ -168,8 +169,10 @@ def test_bearer_keys_guard_only_when_configured() -> None:
 
 
 def test_error_bodies_use_openais_shape_and_statuses() -> None:
-    refused = oc.OpenAIRequestError("Unsupported parameter: 'logprobs'", "logprobs", "unsupported_parameter")
-    assert (oc.error_status(refused), oc.error_body(refused)) == (
+    refused = oreq.OpenAIRequestError(
+        "Unsupported parameter: 'logprobs'", "logprobs", "unsupported_parameter"
+    )
+    assert (oresp.error_status(refused), oresp.error_body(refused)) == (
         400,
         {
             "error": {
@@ -180,10 +183,10 @@ def test_error_bodies_use_openais_shape_and_statuses() -> None:
             }
         },
     )
-    assert oc.error_status(errors.UnrecognizedClient("bad key")) == 401
-    assert oc.error_status(errors.ResourceNotFound("no such endpoint")) == 404
-    assert oc.error_body(errors.Throttled("busy"))["error"]["type"] == "rate_limit_error"
-    assert oc.error_body(RuntimeError("detail"))["error"]["type"] == "server_error"
+    assert oresp.error_status(errors.UnrecognizedClient("bad key")) == 401
+    assert oresp.error_status(errors.ResourceNotFound("no such endpoint")) == 404
+    assert oresp.error_body(errors.Throttled("busy"))["error"]["type"] == "rate_limit_error"
+    assert oresp.error_body(RuntimeError("detail"))["error"]["type"] == "server_error"
 
 
 # ---- answers, read by the openai client from a real server ----
@@ -192,7 +195,7 @@ TOKENS = ["Hel", "lo", " there"]
 API_KEY = "k-test"
 
 
-def _generate(request: oc.GenerationRequest) -> tuple[list[list[str]], FinishReason, int]:
+def _generate(request: oreq.GenerationRequest) -> tuple[list[list[str]], FinishReason, int]:
     """A fake generator: each choice is TOKENS, cut at max_new_tokens; the prompt counts a token a word."""
     limit = request.parameters.get("max_new_tokens", len(TOKENS))
     tokens = TOKENS[:limit]
@@ -205,13 +208,13 @@ def _generate(request: oc.GenerationRequest) -> tuple[list[list[str]], FinishRea
     return [tokens] * n, reason, prompt_tokens
 
 
-def _answer(request: oc.GenerationRequest, model: str) -> Response:
+def _answer(request: oreq.GenerationRequest, model: str) -> Response:
     choices, reason, prompt_tokens = _generate(request)
-    usage = oc.Usage(prompt_tokens, len(choices[0]))
+    usage = oresp.Usage(prompt_tokens, len(choices[0]))
     if not request.stream:
-        built = [oc.Choice("".join(tokens), reason, i) for i, tokens in enumerate(choices)]
-        return JSONResponse(oc.completion(request.kind, model, built, usage))
-    stream = oc.CompletionStream(request.kind, model, include_usage=request.include_usage)
+        built = [oresp.Choice("".join(tokens), reason, i) for i, tokens in enumerate(choices)]
+        return JSONResponse(oresp.completion(request.kind, model, built, usage))
+    stream = oresp.CompletionStream(request.kind, model, include_usage=request.include_usage)
 
     async def events() -> AsyncIterator[bytes]:
         for i in range(len(choices)):
@@ -219,7 +222,7 @@ def _answer(request: oc.GenerationRequest, model: str) -> Response:
         for i, tokens in enumerate(choices):
             for token in tokens:
                 if model == "broken":
-                    yield oc.error_event(errors.ModelError("the worker died mid-stream"))
+                    yield oresp.error_event(errors.ModelError("the worker died mid-stream"))
                     return
                 yield stream.delta(token, i)
             yield stream.finish(reason, i)
@@ -232,11 +235,11 @@ def _route(parse: Any) -> Any:
     async def endpoint(request: Request) -> Response:
         try:
             check_bearer_key(request.headers.get("authorization"), API_KEY)
-            parsed: oc.GenerationRequest = parse(await request.json(), max_new_tokens_limit=1024)
+            parsed: oreq.GenerationRequest = parse(await request.json(), max_new_tokens_limit=1024)
             if parsed.model not in ("gen", "broken"):
                 raise errors.ResourceNotFound(f"The model '{parsed.model}' does not exist")
         except errors.ZeroserveError as exc:
-            return JSONResponse(oc.error_body(exc), status_code=oc.error_status(exc))
+            return JSONResponse(oresp.error_body(exc), status_code=oresp.error_status(exc))
         return _answer(parsed, parsed.model or "gen")
 
     return endpoint
@@ -244,14 +247,14 @@ def _route(parse: Any) -> Any:
 
 async def _invocations(request: Request) -> Response:
     body = await request.json()
-    assert oc.is_messages_body(body)
-    return _answer(oc.parse_chat_request(body, require_model=False), "tgi")
+    assert oreq.is_messages_body(body)
+    return _answer(oreq.parse_chat_request(body, require_model=False), "tgi")
 
 
 APP = Starlette(
     routes=[
-        Route("/v1/chat/completions", _route(oc.parse_chat_request), methods=["POST"]),
-        Route("/v1/completions", _route(oc.parse_completion_request), methods=["POST"]),
+        Route("/v1/chat/completions", _route(oreq.parse_chat_request), methods=["POST"]),
+        Route("/v1/completions", _route(oreq.parse_completion_request), methods=["POST"]),
         Route("/invocations", _invocations, methods=["POST"]),
     ]
 )
@@ -378,9 +381,9 @@ def test_tgis_messages_api_on_invocations_answers_a_chat_completion(url: str) ->
 
 
 def test_tgis_streamed_chat_writes_data_without_a_space_as_axum_does() -> None:
-    stream = oc.CompletionStream("chat", "tgi", id_="chatcmpl-1", created_s=0, prefix=b"data:")
+    stream = oresp.CompletionStream("chat", "tgi", id_="chatcmpl-1", created_s=0, prefix=b"data:")
     first = stream.start()
     assert first.startswith(b'data:{"id":"chatcmpl-1","object":"chat.completion.chunk"')
     assert json.loads(first[len(b"data:") :])["choices"][0]["delta"] == {"role": "assistant", "content": ""}
     assert stream.end() == b"data:[DONE]\n\n"
-    assert oc.CompletionStream("text", "gen").start() == b""  # text completions have no role chunk
+    assert oresp.CompletionStream("text", "gen").start() == b""  # text completions have no role chunk
