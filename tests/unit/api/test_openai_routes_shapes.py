@@ -1,5 +1,6 @@
 """api/openai_requests.py and openai_responses.py: request bodies read into the toolkit's terms, and answers
-built from a fake generator served by a real server, read back by the official `openai` client (streamed and not)."""
+built from a fake generator served by a real server, read back by the official `openai` client (streamed and
+not)."""
 
 from __future__ import annotations
 
