@@ -7,9 +7,9 @@ back one outcome per invocation. Handlers never see sockets, processes or HTTP.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Protocol
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Literal, Protocol, runtime_checkable
 
 
 @dataclass(frozen=True)
@@ -87,3 +87,62 @@ class Handler(Protocol):
         """One outcome per invocation, same order. A bad invocation yields an exception in its slot
         (ClientInputError for client mistakes) and does not fail its neighbours."""
         ...
+
+
+# ---- generation: what a generative model's handler offers besides toolkit answers ----
+
+FinishReason = Literal["length", "eos_token", "stop_sequence"]
+
+
+@dataclass(frozen=True)
+class GeneratedToken:
+    """One generated token as a stream shows it: `index` counts from 1, `text` is what this token adds to the
+    sequence's text (the pieces concatenate to the final text)."""
+
+    index: int
+    id: int
+    text: str
+    logprob: float | None
+    special: bool
+
+
+@dataclass(frozen=True)
+class GeneratedSequence:
+    text: str  # the new text only (no prompt), skip_special_tokens as the toolkit decodes
+    finish_reason: FinishReason
+    tokens: int
+
+
+@dataclass(frozen=True)
+class Generation:
+    """A generation's outcome for the streaming and OpenAI-compatible routes: one sequence per returned
+    sequence (several only when num_return_sequences > 1, never when streamed), and usage."""
+
+    sequences: list[GeneratedSequence]
+    prompt_tokens: int
+    seed: int | None = None
+
+    def to_json(self) -> bytes:
+        return json.dumps(asdict(self)).encode()
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> Generation:
+        data = json.loads(raw)
+        return cls(
+            sequences=[GeneratedSequence(**s) for s in data["sequences"]],
+            prompt_tokens=int(data["prompt_tokens"]),
+            seed=data.get("seed"),
+        )
+
+
+# Called with each token as it is generated; returns False when the client has gone (generation stops).
+TokenSink = Callable[[GeneratedToken], bool]
+
+
+@runtime_checkable
+class GenerativeHandler(Handler, Protocol):
+    """A handler of a generative model. `generate` reads the same body as `handle_batch` (`{"inputs",
+    "parameters"}`; `inputs` a prompt or chat messages) and answers a `Generation` with the new text only
+    (what TGI and OpenAI answer). With `on_token` it streams: one prompt and one sequence only."""
+
+    def generate(self, invocation: Invocation, on_token: TokenSink | None = None) -> Generation: ...
