@@ -42,7 +42,8 @@ _CHATML = (
 
 
 _QWEN2_SPLIT = (
-    r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"""
+    r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"""
+    r"""|\s*[\r\n]+|\s+(?!\S)|\s+"""
 )
 
 
@@ -115,13 +116,22 @@ def corpus_text() -> str:
 
 
 def _train_tokenizer(name: str) -> Any:
-    from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from tokenizers import (
+        Regex,
+        Tokenizer,
+        decoders,
+        models,
+        normalizers,
+        pre_tokenizers,
+        processors,
+        trainers,
+    )
 
     spec = _TOKENS[name]
     tokenizer = Tokenizer(models.BPE())
     if name == "qwen2":
-        # Qwen2's own pipeline: transformers 5 rebuilds a Qwen2 tokenizer with it whatever tokenizer.json says,
-        # so the file must hold the same for 4.51 to tokenize alike.
+        # Qwen2's own pipeline: transformers 5 rebuilds a Qwen2 tokenizer with it whatever tokenizer.json
+        # says, so the file must hold the same for 4.51 to tokenize alike.
         tokenizer.normalizer = normalizers.NFC()
         tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
             [
@@ -158,7 +168,7 @@ def _train_tokenizer(name: str) -> Any:
 
 def _token_ids(tokenizer: Any, name: str) -> dict[str, int]:
     roles = _TOKENS[name].roles
-    return {role.replace("_token", "_token_id"): tokenizer.token_to_id(token) for role, token in roles.items()}
+    return {role + "_id": tokenizer.token_to_id(token) for role, token in roles.items()}
 
 
 def _config(name: str, vocab_size: int, ids: dict[str, int]) -> Any:
@@ -238,9 +248,9 @@ def _generation_config(name: str, ids: dict[str, int]) -> dict[str, Any]:
                 "pad_token_id": ids["pad_token_id"]}  # fmt: skip
     if name == "qwen2":
         # Qwen2-Instruct ends on either <|im_end|> or <|endoftext|>, and samples by default.
-        return {"eos_token_id": [ids["eos_token_id"], ids["pad_token_id"]], "pad_token_id": ids["pad_token_id"],
-                "do_sample": True, "temperature": 0.7, "top_p": 0.8, "top_k": 20,
-                "repetition_penalty": 1.05}  # fmt: skip
+        return {"eos_token_id": [ids["eos_token_id"], ids["pad_token_id"]],
+                "pad_token_id": ids["pad_token_id"], "do_sample": True, "temperature": 0.7, "top_p": 0.8,
+                "top_k": 20, "repetition_penalty": 1.05}  # fmt: skip
     if name == "t5":
         return {"decoder_start_token_id": ids["pad_token_id"], "eos_token_id": ids["eos_token_id"],
                 "pad_token_id": ids["pad_token_id"]}  # fmt: skip
