@@ -195,7 +195,7 @@ def _config(name: str, vocab_size: int, ids: dict[str, int]) -> Any:
     if name == "t5":
         return transformers.T5Config(
             d_model=32, d_kv=8, d_ff=64, num_layers=2, num_decoder_layers=2, num_heads=4,
-            relative_attention_num_buckets=16, relative_attention_max_distance=32, initializer_factor=4.0,
+            relative_attention_num_buckets=16, relative_attention_max_distance=32, initializer_factor=1.0,
             feed_forward_proj="relu", tie_word_embeddings=True, decoder_start_token_id=ids["pad_token_id"],
             pad_token_id=ids["pad_token_id"], eos_token_id=ids["eos_token_id"], **seq2seq,
             task_specific_params={
@@ -325,6 +325,35 @@ def generative_checkpoint(name: str, *, cache_dir: Path | None = None) -> Path:
     # Built aside and renamed so that a concurrent test process never sees half a checkpoint.
     scratch = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=root))
     make_generative_checkpoint(name, scratch)
+    try:
+        os.rename(scratch, target)
+    except OSError:  # another process won the race
+        shutil.rmtree(scratch, ignore_errors=True)
+    return target
+
+
+def _exporter_fingerprint() -> str:
+    import zeroserve.conversion.generative as package
+
+    digest = hashlib.sha256()
+    for path in sorted(Path(package.__file__).parent.glob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def exported_generative(name: str, *, cache_dir: Path | None = None) -> Path:
+    """The graphs `export_generative` writes for the tiny `name` checkpoint, exported once and cached under
+    a key of this builder and the exporter's sources."""
+    from zeroserve.conversion.generative.exporter import export_generative
+    from zeroserve.conversion.generative.metadata import METADATA_FILE
+
+    root = cache_dir or cache_root()
+    target = root / f"{name}-{_builder_fingerprint()}-onnx-{_exporter_fingerprint()}"
+    if (target / METADATA_FILE).is_file():
+        return target
+    source = generative_checkpoint(name, cache_dir=cache_dir)
+    scratch = Path(tempfile.mkdtemp(prefix=f".{name}-onnx.", dir=root))
+    export_generative(source, scratch)
     try:
         os.rename(scratch, target)
     except OSError:  # another process won the race
