@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from tiny_generators import SPECIAL_TOKENS, TorchNextTokenModel, build_tiny_model, load_tiny_model
+from tiny_generators import KINDS, SPECIAL_TOKENS, TorchNextTokenModel
 
 from zeroserve.runtimes.generation.decode import generate
 from zeroserve.runtimes.generation.settings import GenerationSettings
@@ -95,7 +95,6 @@ CASES: dict[str, dict[str, Any]] = {
         "forced_eos_token_id": 2,
     },
 }
-KINDS = ("llama", "t5", "bart")
 _SETTINGS_NAMES = {f.name for f in fields(GenerationSettings)}
 
 
@@ -120,12 +119,6 @@ def generate_kwargs(settings: GenerationSettings) -> dict[str, Any]:
     if settings.bad_words_ids:
         kwargs["bad_words_ids"] = [list(word) for word in settings.bad_words_ids]
     return {key: value for key, value in kwargs.items() if value is not None}
-
-
-@pytest.fixture(scope="session")
-def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    directory = tmp_path_factory.mktemp("tiny_generators")
-    return {kind: build_tiny_model(kind, directory) for kind in KINDS}
 
 
 @pytest.fixture(scope="session")
@@ -162,11 +155,6 @@ def reference_answers(tiny_models: dict[str, Path]) -> Callable[[str], dict[str,
         return cache[kind]
 
     return answers
-
-
-@pytest.fixture(scope="session")
-def torch_models(tiny_models: dict[str, Path]) -> dict[str, TorchNextTokenModel]:
-    return {kind: TorchNextTokenModel(load_tiny_model(path)) for kind, path in tiny_models.items()}
 
 
 @pytest.mark.parametrize("case", list(CASES))

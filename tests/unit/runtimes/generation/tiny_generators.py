@@ -25,6 +25,7 @@ from transformers import (
 )
 
 VOCAB = 64
+KINDS = ("llama", "t5", "bart")
 # Special tokens each tiny model is saved with (the tests pass them to both sides explicitly).
 SPECIAL_TOKENS: dict[str, dict[str, int]] = {
     "llama": {"bos_token_id": 1, "eos_token_id": 2, "pad_token_id": 0},
