@@ -61,8 +61,14 @@ def apply_processors(processors: list[Processor], scores: Scores, history: RowHi
 def _repetition_penalty(penalty: float) -> Processor:
     def process(scores: Scores, history: RowHistory) -> Scores:
         assert history.seen is not None
-        penalized = np.where(scores < 0, scores * np.float32(penalty), scores / np.float32(penalty))
-        return np.where(history.seen, penalized, scores).astype(np.float32, copy=False)
+        # Only the (few) seen tokens change: gather, penalize, scatter, as transformers does.
+        rows, tokens = np.nonzero(history.seen)
+        picked = scores[rows, tokens]
+        scores = scores.copy()
+        scores[rows, tokens] = np.where(
+            picked < 0, picked * np.float32(penalty), picked / np.float32(penalty)
+        )
+        return scores
 
     return process
 
@@ -140,14 +146,25 @@ def _top_k(top_k: int) -> Processor:
 
 def _top_p(top_p: float, min_tokens_to_keep: int) -> Processor:
     def process(scores: Scores, history: RowHistory) -> Scores:
-        order = np.argsort(scores, axis=-1)  # ascending, as transformers sorts
-        sorted_scores = np.take_along_axis(scores, order, axis=-1)
-        cumulative = np.cumsum(softmax(sorted_scores), axis=-1)
+        # Sorting only the finite scores (after top-k, a few) gives the same cut: a -inf score adds nothing
+        # to the cumulative probability and is removed already.
+        vocab = scores.shape[-1]
+        finite = np.isfinite(scores)
+        candidates = max(int(finite.sum(axis=-1).max()), min_tokens_to_keep)
+        if candidates < vocab:
+            # The finite scores' positions first (a stable sort of booleans is a linear radix sort).
+            part = np.argsort(~finite, axis=-1, kind="stable")[:, :candidates]
+        else:
+            part = np.broadcast_to(np.arange(vocab), scores.shape)
+        part_scores = np.take_along_axis(scores, part, axis=-1)
+        order = np.argsort(part_scores, axis=-1)  # ascending, as transformers sorts
+        cumulative = np.cumsum(softmax(np.take_along_axis(part_scores, order, axis=-1)), axis=-1)
         remove_sorted = cumulative <= (1 - top_p)
         remove_sorted[:, -min_tokens_to_keep:] = False
-        remove = np.zeros_like(remove_sorted)
-        np.put_along_axis(remove, order, remove_sorted, axis=-1)
-        return np.where(remove, np.float32(-np.inf), scores)
+        rows, positions = np.nonzero(remove_sorted)
+        scores = scores.copy()
+        scores[rows, np.take_along_axis(part, order, axis=-1)[rows, positions]] = -np.inf
+        return scores
 
     return process
 

@@ -98,17 +98,16 @@ class TokenStream:
 
     def _choose(self, scores: Scores) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
         rows = np.arange(scores.shape[0])
+        top = scores.max(axis=-1, keepdims=True)
+        weights = np.exp(scores - top)  # unnormalized probabilities; -inf scores weigh 0
         if self._settings.do_sample:
-            probabilities = _probabilities(scores)
-            cumulative = np.cumsum(probabilities, axis=-1)
+            cumulative = np.cumsum(weights, axis=-1)
             draws = self._rng.random(scores.shape[0]) * cumulative[:, -1]
             tokens = np.minimum((cumulative <= draws[:, None]).sum(axis=-1), scores.shape[-1] - 1)
         else:
             tokens = np.argmax(scores, axis=-1)
-        chosen = scores[rows, tokens].astype(np.float64)
-        top = scores.max(axis=-1).astype(np.float64)
-        logsumexp = top + np.log(np.exp(scores.astype(np.float64) - top[:, None]).sum(axis=-1))
-        return tokens.astype(np.int64), (chosen - logsumexp).astype(np.float32)
+        logprobs = scores[rows, tokens] - top[:, 0] - np.log(weights.sum(axis=-1))
+        return tokens.astype(np.int64), logprobs.astype(np.float32)
 
     def _prompt_output(self, prompt: int) -> PromptOutput:
         rows = slice(prompt * self._copies, (prompt + 1) * self._copies)
@@ -123,13 +122,6 @@ class TokenStream:
             past_end = np.arange(width)[None, :] >= lengths[:, None]
             sequences[:, len(prefix) :][past_end] = pad
         return PromptOutput(sequences, len(prefix), lengths.copy(), self._ended_on_eos[rows].copy())
-
-
-def _probabilities(scores: Scores) -> npt.NDArray[np.float64]:
-    wide = scores.astype(np.float64)
-    exp = np.exp(wide - wide.max(axis=-1, keepdims=True))
-    result: npt.NDArray[np.float64] = exp / exp.sum(axis=-1, keepdims=True)
-    return result
 
 
 def _greedy_pad(settings: GenerationSettings) -> int | None:
