@@ -27,10 +27,13 @@ class NextTokenModel(Protocol):
     is_encoder_decoder: bool
     vocab_size: int
 
-    def start(self, prompts: Sequence[Sequence[int]]) -> tuple[Logits, DecoderState]:
+    def start(
+        self, prompts: Sequence[Sequence[int]], decoder_start_token_id: int | None = None
+    ) -> tuple[Logits, DecoderState]:
         """Prefill, one row per prompt. Decoder-only: the prompt's tokens, the logits are those after its last
-        token. Encoder-decoder: the prompt is the encoder's input and the decoder starts from its start token,
-        the logits are those after that token."""
+        token (`decoder_start_token_id` is None). Encoder-decoder: the prompt is the encoder's input and the
+        decoder starts from `decoder_start_token_id` (the settings' one, so that the loop and the model agree
+        on the token the logits processors see first), the logits are those after that token."""
         ...
 
     def step(self, state: DecoderState, tokens: TokenIds) -> tuple[Logits, DecoderState]:
@@ -38,6 +41,6 @@ class NextTokenModel(Protocol):
         ...
 
     def select(self, state: DecoderState, rows: npt.NDArray[np.int64]) -> DecoderState:
-        """The state of `rows` (indices into the state's rows, repeats allowed): beam search's reorder, and
-        the expansion of one prompt into its beams or its return sequences."""
+        """The state of `rows` (indices into the state's rows, repeats allowed): beam search's reorder, the
+        expansion of one prompt into its beams or its return sequences, finished rows leaving the batch."""
         ...
