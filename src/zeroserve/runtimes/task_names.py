@@ -34,8 +34,8 @@ TASKS = ENCODER_TASKS + GENERATIVE_TASKS
 # Aliases the transformers pipeline factory accepts for the same task.
 _ALIASES = {"sentiment-analysis": TEXT_CLASSIFICATION, "ner": TOKEN_CLASSIFICATION}
 
-# The toolkit's ARCHITECTURES_2_TASK (2.6.0), for the architectures of tasks zeroserve serves. The toolkit tests
-# every suffix and keeps the last that matches; no architecture name matches two of these.
+# The toolkit's ARCHITECTURES_2_TASK (2.6.0), for the architectures of tasks zeroserve serves. The toolkit
+# tests every suffix and keeps the last that matches; no architecture name matches two of these.
 _TOOLKIT_SUFFIXES = (
     ("ForQuestionAnswering", QUESTION_ANSWERING),
     ("ForTokenClassification", TOKEN_CLASSIFICATION),
@@ -58,8 +58,8 @@ class UnknownTask(ValueError):
 
 
 def normalize_task(name: str) -> str:
-    """The canonical task name. `translation_en_to_de` stays as given: the pipeline factory reads the languages
-    from it (they choose the tokenizer's source and target language where it has any)."""
+    """The canonical task name. `translation_en_to_de` stays as given: the pipeline factory reads
+    the languages from it (they choose the tokenizer's source and target language where it has any)."""
     stripped = name.strip()
     task = _ALIASES.get(stripped, stripped)
     if task.startswith(TRANSLATION + "_"):

@@ -1,8 +1,8 @@
-"""Chat messages -> prompt text through the checkpoint's Jinja chat template, rendered as transformers 4.51.3's
-`apply_chat_template` renders it: an immutable sandboxed environment with trim_blocks and lstrip_blocks, the
-loop-controls extension, a `tojson` that does not escape HTML, the `raise_exception` and `strftime_now`
-globals, and the tokenizer's special tokens as variables. The `{% generation %}` tag (assistant masks) renders
-its body, which is all rendering needs of it.
+"""Chat messages -> prompt text through the checkpoint's Jinja chat template, rendered as transformers
+4.51.3's `apply_chat_template` renders it: an immutable sandboxed environment with trim_blocks and
+lstrip_blocks, the loop-controls extension, a `tojson` that does not escape HTML, the `raise_exception` and
+`strftime_now` globals, and the tokenizer's special tokens as variables. The `{% generation %}` tag (assistant
+masks) renders its body, which is all rendering needs of it.
 """
 
 from __future__ import annotations
@@ -75,7 +75,8 @@ def pick_template(template: str | Mapping[str, str] | None) -> str:
     """The template a plain chat uses: the only one, or the one named "default"."""
     if template is None:
         raise ClientInputError(
-            "this model's tokenizer has no chat template, so it cannot take chat messages; send `inputs` as text"
+            "this model's tokenizer has no chat template, so it cannot take chat messages; "
+            "send `inputs` as text"
         )
     if isinstance(template, str):
         return template
@@ -115,13 +116,15 @@ def _cut_after_final_message(rendered: str, final: Any) -> str:
         texts = [block["text"] for block in final if isinstance(block, Mapping) and "text" in block]
         if not texts:
             raise ClientInputError(
-                "continue_final_message is set but we could not find any text to continue in the final message!"
+                "continue_final_message is set but we could not find any text to continue "
+                "in the final message!"
             )
         final = texts[-1]
     final = str(final)
     if final.strip() not in rendered:
         raise ClientInputError(
-            "continue_final_message is set but the final message does not appear in the chat after applying the "
+            "continue_final_message is set but the final message does not appear in the chat after "
+            "applying the "
             "chat template! This can happen if the chat template deletes portions of the final message."
         )
     location = rendered.rindex(final.strip())

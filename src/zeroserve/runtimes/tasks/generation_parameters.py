@@ -1,6 +1,6 @@
-"""A generation's `GenerationSettings`, resolved as transformers 4.51.3's pipelines and `generate()` resolve them:
-the checkpoint's generation config (generation_config.json, else the generation fields of config.json), then
-config.json's task_specific_params for the pipeline's task, the tokenizer's pad token, then the request's
+"""A generation's `GenerationSettings`, resolved as transformers 4.51.3's pipelines and `generate()` resolve
+them: the checkpoint's generation config (generation_config.json, else the generation fields of config.json),
+then config.json's task_specific_params for the pipeline's task, the tokenizer's pad token, then the request's
 parameters, then generate()'s own length and special-token rules. Request parameters are checked here: a value
 the pipeline would refuse, or one zeroserve cannot honour, is a ClientInputError naming it.
 
@@ -44,8 +44,8 @@ _DEFAULTS: dict[str, Any] = {
 }
 DEFAULT_MAX_LENGTH = 20
 
-# Generation-config fields that change the answer and that the decoding loop does not implement, with the value
-# that means "off". A checkpoint that sets one is refused at load; a request that sets one gets a 400.
+# Generation-config fields that change the answer and that the decoding loop does not implement, with the
+# value that means "off". A checkpoint that sets one is refused at load; a request that sets one gets a 400.
 _UNSUPPORTED: dict[str, Any] = {
     "num_beam_groups": 1,
     "diversity_penalty": 0.0,
@@ -108,7 +108,8 @@ class CheckpointGeneration:
         task: str,
         tokenizer_pad_token_id: int | None,
     ) -> CheckpointGeneration:
-        """`task`: the pipeline's task name as given (`translation_en_to_de` picks T5's params for that pair)."""
+        """`task`: the pipeline's task name as given (`translation_en_to_de` picks T5's params for that
+        pair)."""
         values = dict(_DEFAULTS)
         source = generation_config if generation_config is not None else _generation_fields_of(config)
         for name, value in source.items():
@@ -174,9 +175,8 @@ def check_generate_parameter(name: str, value: Any) -> Any:
     elif name in _BOOL_PARAMETERS:
         if not isinstance(value, bool):
             raise ClientInputError(f"parameter `{name}` must be true or false")
-    elif name == "early_stopping":
-        if not (isinstance(value, bool) or value == "never"):
-            raise ClientInputError('parameter `early_stopping` must be true, false or "never"')
+    elif name == "early_stopping" and not (isinstance(value, bool) or value == "never"):
+        raise ClientInputError('parameter `early_stopping` must be true, false or "never"')
     return value
 
 
@@ -208,8 +208,8 @@ def resolve_settings(
 ) -> GenerationSettings:
     """The settings for one prompt. `generate_kwargs`: the request's generate() parameters, checked.
     `input_length`: the decoder's input (the prompt for a decoder-only model, its start token for an
-    encoder-decoder). `eos_override`: stop_sequence's ids, which replace the eos ids. `prefix_length`: tokens of
-    the text-generation pipeline's prefix, which it adds to max_length / min_length."""
+    encoder-decoder). `eos_override`: stop_sequence's ids, which replace the eos ids. `prefix_length`: tokens
+    of the text-generation pipeline's prefix, which it adds to max_length / min_length."""
     given = {k: v for k, v in generate_kwargs.items() if v is not None}
     values = {**checkpoint.defaults, **given}
     if eos_override is not None:
@@ -245,12 +245,25 @@ def resolve_settings(
             f"this request asks for up to {new_tokens} new tokens, more than this server's ceiling of "
             f"{limits.max_new_tokens} (ZEROSERVE_MAX_NEW_TOKENS)"
         )
-    # Never past the ceiling or the model's positions; transformers generates one token even when the prompt
-    # already fills max_length, and so does the loop.
+    if input_length >= max_length:
+        # generate()'s _validate_generated_length.
+        name = "decoder_input_ids" if checkpoint.is_encoder_decoder else "input_ids"
+        raise ClientInputError(
+            f"Input length of {name} is {input_length}, but `max_length` is set to {max_length}. This can "
+            "lead to unexpected behavior. You should consider increasing `max_length` or, better yet, "
+            "setting "
+            "`max_new_tokens`."
+        )
+    # Never past the ceiling or the model's positions.
     budget = min(new_tokens, limits.max_new_tokens)
     if checkpoint.max_positions is not None:
         budget = min(budget, checkpoint.max_positions - input_length)
-    max_length = input_length + max(budget, 1) if budget < new_tokens else max_length
+    if budget < 1:
+        raise ClientInputError(
+            f"the input is {input_length} tokens long and fills this model's window of "
+            f"{checkpoint.max_positions} tokens, leaving no room to generate"
+        )
+    max_length = input_length + budget
 
     eos = values["eos_token_id"]
     eos_ids = tuple(eos) if isinstance(eos, list) else (() if eos is None else (int(eos),))
@@ -310,8 +323,9 @@ def _check_values(values: Mapping[str, Any], given: Mapping[str, Any], limits: L
             raise ClientInputError(f"parameter `{name}` must be a non-negative integer, got {given[name]}")
     if values["do_sample"] and values["temperature"] <= 0:
         raise ClientInputError(
-            f"`temperature` (={values['temperature']}) has to be a strictly positive float, otherwise your next "
-            "token scores will be invalid. If you're looking for greedy decoding strategies, set `do_sample=False`."
+            f"`temperature` (={values['temperature']}) has to be a strictly positive float, otherwise your "
+            "next token scores will be invalid. If you're looking for greedy decoding strategies, set "
+            "`do_sample=False`."
         )
     if values["do_sample"] and not 0 <= values["top_p"] <= 1:
         raise ClientInputError(f"`top_p` has to be a float > 0 and < 1, but is {values['top_p']}")

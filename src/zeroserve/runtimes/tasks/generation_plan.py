@@ -10,7 +10,7 @@ eos token when one ended the sequence) and `finish` makes the answer the toolkit
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from zeroserve.runtimes.base import ClientInputError
@@ -44,7 +44,7 @@ class GenerationContext:
     checkpoint: CheckpointGeneration
     # The task name as deployed (`translation_en_to_de` keeps its languages).
     task: str
-    limits: Limits = Limits()
+    limits: Limits = field(default_factory=Limits)
     # The model Environment's ZEROSERVE_TRUNCATION: truncate over-long prompts when the request does not say.
     truncate_by_default: bool = False
 
@@ -58,7 +58,8 @@ def check_window(context: GenerationContext, prompt_ids: Sequence[int]) -> None:
     window = context.window()
     if window is not None and len(prompt_ids) > window:
         raise ClientInputError(
-            f"the input is {len(prompt_ids)} tokens long, longer than this model's window of {window} tokens; "
+            f"the input is {len(prompt_ids)} tokens long, longer than this model's window of {window} "
+            "tokens; "
             'shorten it or send "truncation": true'
         )
 

@@ -1,6 +1,6 @@
 """The tokenizer of a generative checkpoint as transformers 4.51.3's fast tokenizer sees it, with the Rust
-`tokenizers` library alone: tokenizer.json, plus what tokenizer_config.json / special_tokens_map.json add to it
-(which tokens are special, the window, the truncation side, the chat template).
+`tokenizers` library alone: tokenizer.json, plus what tokenizer_config.json / special_tokens_map.json add to
+it (which tokens are special, the window, the truncation side, the chat template).
 
 Why the config files matter: transformers registers every special token the config names (bos, eos, ...,
 additional_special_tokens, added_tokens_decoder entries marked special) as a special added token of the Rust

@@ -4,8 +4,8 @@ Text2TextGenerationPipeline and its two subclasses answer through the toolkit.
 Each input string is tokenized alone, after the pipeline's prefix (T5's "summarize: " from
 task_specific_params), with the tokenizer's special tokens, truncated only when `truncation` asks. The answer
 holds the decoded output with special tokens skipped and without clean-up unless asked:
-`[{"generated_text" | "summary_text" | "translation_text": ...}]`, one record per returned sequence; for a list
-of inputs, one such list per input, flattened to one record per input when each has one.
+`[{"generated_text" | "summary_text" | "translation_text": ...}]`, one record per returned sequence; for a
+list of inputs, one such list per input, flattened to one record per input when each has one.
 
 `src_lang` / `tgt_lang` are taken, as the pipeline takes them; they change the tokenization only for
 tokenizers with language codes (MBart, M2M100, NLLB), which zeroserve does not serve, so they change nothing.
@@ -111,11 +111,11 @@ class Text2TextGeneration:
             return [*([] if start is None else [start]), *new_ids]
 
         def finish(generated: Generated) -> Any:
-            answers = []
+            answers: list[list[dict[str, Any]]] = []
             for job, sequences in zip(jobs, generated, strict=True):
                 rows = pad_sequences([output_ids(job, new) for new in sequences], job.settings.pad_token_id)
                 if tensors:
-                    answers.append([{f"{self.return_name}_token_ids": row} for row in rows])
+                    answers.append([{f"{self.return_name}_token_ids": list(row)} for row in rows])
                 else:
                     answers.append(
                         [

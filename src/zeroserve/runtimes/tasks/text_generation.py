@@ -1,12 +1,12 @@
 """text-generation, as transformers 4.51.3's TextGenerationPipeline answers through the toolkit.
 
 Inputs: a string, a list of strings, a chat (a list of {role, content}) or a list of chats. A string is
-tokenized with the tokenizer's special tokens (unless `add_special_tokens: false`), after the pipeline's prefix;
-a chat goes through the chat template (with a generation prompt, or continuing a final assistant message) and
-is tokenized without special tokens. Answer: `[{"generated_text": ...}]` per input, a list of those for a list
-of inputs; the full text (prompt + new text) unless `return_full_text: false`; for a chat, the messages with the
-assistant's reply appended. The new text is cut from the decoded whole by the length of the decoded prompt,
-as the pipeline does.
+tokenized with the tokenizer's special tokens (unless `add_special_tokens: false`), after the pipeline's
+prefix; a chat goes through the chat template (with a generation prompt, or continuing a final assistant
+message) and is tokenized without special tokens. Answer: `[{"generated_text": ...}]` per input, a list of
+those for a list of inputs; the full text (prompt + new text) unless `return_full_text: false`; for a chat,
+the messages with the assistant's reply appended. The new text is cut from the decoded whole by the length of
+the decoded prompt, as the pipeline does.
 """
 
 from __future__ import annotations
