@@ -138,9 +138,9 @@ def test_task_is_inferred_like_the_inference_toolkit() -> None:
     assert infer_task(nli, {"HF_TASK": "zero-shot-classification"}) == "zero-shot-classification"
     assert infer_task(nli, {"HF_TASK": "sentiment-analysis"}) == "text-classification"
     with pytest.raises(UnknownTask, match="HF_TASK"):
-        infer_task({"architectures": ["GPT2LMHeadModel"]})
+        infer_task({"architectures": ["BertForMultipleChoice"]})
     with pytest.raises(UnknownTask):
-        infer_task(nli, {"HF_TASK": "text-generation"})
+        infer_task(nli, {"HF_TASK": "table-question-answering"})
 
 
 def test_zero_shot_needs_an_entailment_label(tmp_path: Path, bundle_for: Callable[..., Path]) -> None:
