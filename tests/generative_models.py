@@ -345,7 +345,7 @@ def exported_generative(name: str, *, cache_dir: Path | None = None) -> Path:
     """The graphs `export_generative` writes for the tiny `name` checkpoint, exported once and cached under
     a key of this builder and the exporter's sources."""
     from zeroserve.conversion.generative.exporter import export_generative
-    from zeroserve.conversion.generative.metadata import METADATA_FILE
+    from zeroserve.runtimes.generation.graphs import METADATA_FILE
 
     root = cache_dir or cache_root()
     target = root / f"{name}-{_builder_fingerprint()}-onnx-{_exporter_fingerprint()}"

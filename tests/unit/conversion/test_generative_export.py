@@ -17,8 +17,8 @@ from generative_models import (
     generative_checkpoint,
 )
 from zeroserve.conversion.generative.exporter import UnsupportedArchitecture, export_generative
-from zeroserve.conversion.generative.metadata import read_graphs_metadata
 from zeroserve.errors import ArtifactError
+from zeroserve.runtimes.generation.graphs import read_graphs_metadata
 from zeroserve.runtimes.generation.onnx_model import OnnxNextTokenModel
 
 

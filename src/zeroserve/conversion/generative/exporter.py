@@ -25,7 +25,8 @@ from typing import Any
 import numpy as np
 
 from zeroserve.conversion.convert import OPSET, optimize
-from zeroserve.conversion.generative.metadata import (
+from zeroserve.errors import ArtifactError
+from zeroserve.runtimes.generation.graphs import (
     DECODER_FILE,
     ENCODER_FILE,
     GenerativeGraphs,
@@ -33,7 +34,6 @@ from zeroserve.conversion.generative.metadata import (
     past_names,
     write_graphs_metadata,
 )
-from zeroserve.errors import ArtifactError
 
 # model_type -> whether it is an encoder-decoder. Only families whose export is tested against torch here;
 # others may well trace, but an untested one is refused rather than served wrong.

@@ -6,7 +6,7 @@ lengths: they are left-padded, so every row's next token sits at the last positi
 (which grows with the cache) hides the padding while the position ids count real tokens only, as
 transformers' `generate` does. Encoder-decoder rows share the decoder's length by construction; their
 encoder input is right-padded and each layer's cross-attention K/V, computed once by encoder.onnx, ride in
-the state. The graphs' tensor names are in conversion/generative/metadata.py.
+the state. The graphs' tensor names are in runtimes/generation/graphs.py.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from zeroserve.conversion.generative.metadata import GenerativeGraphs, read_graphs_metadata
+from zeroserve.runtimes.generation.graphs import GenerativeGraphs, read_graphs_metadata
 from zeroserve.runtimes.generation.model import Logits, TokenIds
 from zeroserve.runtimes.onnx import OnnxModel
 
@@ -62,13 +62,16 @@ class OnnxNextTokenModel:
             (i for i in (self.graphs.pad_token_id, *self.graphs.eos_token_ids) if i is not None), 0
         )
 
-    def start(self, prompts: Sequence[Sequence[int]]) -> tuple[Logits, OnnxDecoderState]:
+    def start(
+        self, prompts: Sequence[Sequence[int]], decoder_start_token_id: int | None = None
+    ) -> tuple[Logits, OnnxDecoderState]:
+        """`decoder_start_token_id`: the generation's (the request's settings), else the model's own."""
         if not prompts:
             raise ValueError("start needs at least one prompt")
         if any(len(prompt) == 0 for prompt in prompts):
             raise ValueError("a prompt has no tokens")
         if self.is_encoder_decoder:
-            return self._start_encoder_decoder(prompts)
+            return self._start_encoder_decoder(prompts, decoder_start_token_id)
         width = max(len(prompt) for prompt in prompts)
         input_ids = np.full((len(prompts), width), self._pad_id, dtype=np.int64)
         mask = np.zeros((len(prompts), width), dtype=np.int64)
@@ -126,7 +129,9 @@ class OnnxNextTokenModel:
         state = OnnxDecoderState(past=present, attention_mask=mask, next_position=next_position)
         return out["logits"], state
 
-    def _start_encoder_decoder(self, prompts: Sequence[Sequence[int]]) -> tuple[Logits, OnnxDecoderState]:
+    def _start_encoder_decoder(
+        self, prompts: Sequence[Sequence[int]], start_id: int | None
+    ) -> tuple[Logits, OnnxDecoderState]:
         if self._encoder is None:
             raise ValueError("an encoder-decoder model without encoder.onnx")
         width = max(len(prompt) for prompt in prompts)
@@ -137,7 +142,7 @@ class OnnxNextTokenModel:
             mask[row, : len(prompt)] = 1
         encoded = self._encoder.forward({"input_ids": input_ids, "attention_mask": mask})
         cross = tuple(encoded[name] for name in self.graphs.cross_names)
-        start_id = self.graphs.decoder_start_token_id
+        start_id = self.graphs.decoder_start_token_id if start_id is None else start_id
         if start_id is None:
             raise ValueError("the model has no decoder_start_token_id")
         starts = np.full((len(prompts), 1), start_id, dtype=np.int64)
