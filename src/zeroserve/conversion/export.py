@@ -35,6 +35,7 @@ from typing import Any
 
 import zeroserve
 from zeroserve.conversion import convert, int8_gate
+from zeroserve.conversion.generative.bundle import build_generative_into
 from zeroserve.errors import ArtifactError, one_line
 from zeroserve.runtimes import task_names as t
 from zeroserve.runtimes import user_script
@@ -93,7 +94,13 @@ def build_bundle(
     work = Path(tempfile.mkdtemp(prefix=f".{bundle_dir.name}.build-", dir=bundle_dir.parent))
     work.chmod(0o755)  # mkdtemp makes it private; the bundle is an ordinary read-only data folder
     try:
-        manifest = _build_into(work, source_dir, config, task, runtime, quantize, env)
+        if t.is_generative(task):
+            if script is not None:
+                raise ArtifactError("code/inference.py is not supported for generative tasks yet")
+            source_digest = env.get(SOURCE_DIGEST_ENV) or None
+            manifest = build_generative_into(work, source_dir, config, task, source_digest)
+        else:
+            manifest = _build_into(work, source_dir, config, task, runtime, quantize, env)
         manifest = replace(manifest, truncation=truncation)
         if script is not None:
             shutil.copytree(source_dir / "code", work / "code", copy_function=_link_or_copy)

@@ -7,12 +7,16 @@ should pre-import) but never torch; torch is imported only for a bundle whose ru
 
 from __future__ import annotations
 
+import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from zeroserve.errors import ArtifactError
+from zeroserve.runtimes import task_names as t
 from zeroserve.runtimes.base import Handler
 from zeroserve.runtimes.custom_handler import CustomCodeHandler
+from zeroserve.runtimes.generation.onnx_model import OnnxNextTokenModel
+from zeroserve.runtimes.generative_handler import GenerativeModelHandler
 from zeroserve.runtimes.handler import DefaultHandler
 from zeroserve.runtimes.manifest import (
     CHECKPOINT_DIR,
@@ -25,8 +29,12 @@ from zeroserve.runtimes.onnx import OnnxModel, worker_threads
 from zeroserve.runtimes.pipeline import Model, Pipeline
 from zeroserve.runtimes.requirements import check_requirements
 from zeroserve.runtimes.tasks import TaskContext, make_task, task_class
+from zeroserve.runtimes.tasks.generative import load_context, make_generative_task
 from zeroserve.runtimes.tokenizer import TextEncoder
 from zeroserve.runtimes.user_script import import_script
+
+MAX_NEW_TOKENS_ENV = "ZEROSERVE_MAX_NEW_TOKENS"
+DEFAULT_MAX_NEW_TOKENS = 1024
 
 
 def load_handler(bundle_dir: Path, *, threads: int | None = None, parallel: bool = True) -> Handler:
@@ -34,6 +42,8 @@ def load_handler(bundle_dir: Path, *, threads: int | None = None, parallel: bool
     cores. `parallel=False` loads with no helper thread (a template, which must hold none when it forks).
     Raises ArtifactError with a user-facing reason when the bundle cannot be served."""
     manifest = read_manifest(bundle_dir)
+    if t.is_generative(manifest.task):
+        return load_generative_handler(bundle_dir, manifest, threads=threads)
     if manifest.custom_code is None:
         return DefaultHandler(load_pipeline(bundle_dir, manifest, threads=threads, parallel=parallel))
     script = bundle_dir / manifest.custom_code
@@ -48,6 +58,29 @@ def load_handler(bundle_dir: Path, *, threads: int | None = None, parallel: bool
     return CustomCodeHandler(
         import_script(script), checkpoint if checkpoint.is_dir() else bundle_dir, pipeline
     )
+
+
+def load_generative_handler(
+    bundle_dir: Path, manifest: BundleManifest, *, threads: int | None = None
+) -> GenerativeModelHandler:
+    """The exported graphs (runtimes/generation/graphs.py) and the checkpoint's tokenizer and generation
+    files, all in the bundle. No helper thread: opening two sessions and a tokenizer overlaps little."""
+    if manifest.custom_code is not None:
+        raise ArtifactError("code/inference.py is not supported for generative tasks yet")
+    context = load_context(
+        bundle_dir,
+        manifest.task,
+        max_new_tokens=max_new_tokens_ceiling(),
+        truncate_by_default=manifest.truncation,
+    )
+    model = OnnxNextTokenModel(bundle_dir, threads=threads or worker_threads())
+    return GenerativeModelHandler(make_generative_task(context), model)
+
+
+def max_new_tokens_ceiling() -> int:
+    """ZEROSERVE_MAX_NEW_TOKENS: the most tokens one request may ask for (default 1024)."""
+    value = os.environ.get(MAX_NEW_TOKENS_ENV, "")
+    return int(value) if value.isdigit() and int(value) > 0 else DEFAULT_MAX_NEW_TOKENS
 
 
 def load_pipeline(

@@ -1,0 +1,121 @@
+"""The Handler of a generative model: toolkit requests in, toolkit answers out (`handle_batch`), and
+`generate` for the streaming and OpenAI-compatible routes (the new text only, token by token when asked).
+
+A generative task (runtimes/tasks/) turns a request into jobs (prompt ids + resolved settings) and the
+generated ids back into the toolkit's answer; the decoding loop (runtimes/generation/) runs each job on the
+model. Each prompt is generated on its own, as the toolkit's pipeline runs one input at a time: batching rows
+of different prompts would change nothing in the answers only if every row stopped together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from zeroserve.runtimes import codec
+from zeroserve.runtimes.base import (
+    ClientInputError,
+    FinishReason,
+    GeneratedSequence,
+    GeneratedToken,
+    Generation,
+    Invocation,
+    Outcome,
+    TokenSink,
+    as_model_server_error,
+)
+from zeroserve.runtimes.generation import decode
+from zeroserve.runtimes.generation.model import NextTokenModel
+from zeroserve.runtimes.generation.outputs import PromptOutput
+from zeroserve.runtimes.tasks.generation_plan import GenerationJob, GenerationPlan
+from zeroserve.runtimes.tasks.generative import GenerativeTask
+
+
+class GenerativeModelHandler:
+    def __init__(self, task: GenerativeTask, model: NextTokenModel) -> None:
+        self.task = task
+        self.model = model
+        self._tokenizer = task.context.tokenizer
+
+    def warm_up(self) -> None:
+        inputs, parameters = self.task.example()
+        plan = self.task.plan(inputs, parameters)
+        self._run(plan)
+
+    def handle_batch(self, invocations: Sequence[Invocation]) -> list[Outcome]:
+        return [self._answer(invocation) for invocation in invocations]
+
+    def _answer(self, invocation: Invocation) -> Outcome:
+        try:
+            codec.check_accept(invocation.accept)
+            inputs, parameters = codec.split_request(
+                codec.decode_body(invocation.body, invocation.content_type)
+            )
+            plan = self.task.plan(inputs, parameters)
+            outputs = self._run(plan)
+            generated = [
+                [output.generated(row) for row in range(len(output.sequences))] for output in outputs
+            ]
+            return codec.encode_reply(plan.finish(generated), invocation.accept)
+        except Exception as exc:
+            return as_model_server_error(exc)
+
+    def _run(self, plan: GenerationPlan) -> list[PromptOutput]:
+        return [decode.generate(self.model, [job.prompt_ids], job.settings)[0] for job in plan.jobs]
+
+    def generate(self, invocation: Invocation, on_token: TokenSink | None = None) -> Generation:
+        inputs, parameters = codec.split_request(codec.decode_body(invocation.body, invocation.content_type))
+        stopping = parameters.get("stop_sequence") is not None
+        plan = self.task.plan(inputs, parameters)
+        if on_token is not None:
+            if len(plan.jobs) != 1 or plan.jobs[0].settings.num_return_sequences != 1:
+                raise ClientInputError("a stream generates one sequence for one input")
+            if plan.jobs[0].settings.num_beams > 1:
+                raise ClientInputError(
+                    "beam search cannot stream: send num_beams 1, or invoke without a stream"
+                )
+            return self._stream(plan, plan.jobs[0], on_token, stopping)
+        sequences = []
+        for index, output in enumerate(self._run(plan)):
+            for row in range(len(output.sequences)):
+                detokenizer = plan.detokenizer(index)
+                for token in output.generated(row):
+                    detokenizer.add(token)
+                detokenizer.finish()
+                reason = _finish_reason(bool(output.ended_on_eos[row]), stopping)
+                sequences.append(
+                    GeneratedSequence(detokenizer.text, reason, int(output.generated_lengths[row]))
+                )
+        prompt_tokens = sum(len(job.prompt_ids) for job in plan.jobs)
+        return Generation(sequences, prompt_tokens, plan.jobs[0].settings.seed if plan.jobs else None)
+
+    def _stream(
+        self, plan: GenerationPlan, job: GenerationJob, on_token: TokenSink, stopping: bool
+    ) -> Generation:
+        detokenizer = plan.detokenizer(0)
+        count = 0
+        reason: FinishReason = "length"
+        for step in decode.stream(self.model, [job.prompt_ids], job.settings):
+            token = int(step.tokens[0])
+            count += 1
+            text = detokenizer.add(token)
+            finished = bool(step.finished[0])
+            if finished:
+                text += detokenizer.finish()
+                reason = _finish_reason(bool(step.ended_on_eos[0]), stopping)
+            event = GeneratedToken(
+                index=count,
+                id=token,
+                text=text,
+                logprob=float(step.logprobs[0]),
+                special=self._tokenizer.is_special(token),
+            )
+            if not on_token(event) or finished:
+                break
+        sequence = GeneratedSequence(detokenizer.text, reason, count)
+        return Generation([sequence], len(job.prompt_ids), job.settings.seed)
+
+
+def _finish_reason(ended_on_eos: bool, stopping: bool) -> FinishReason:
+    if not ended_on_eos:
+        return "length"
+    return "stop_sequence" if stopping else "eos_token"
