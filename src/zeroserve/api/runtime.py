@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from zeroserve import error_messages as messages
+from zeroserve.api import messages_api
 from zeroserve.api.error_responses import error_code, error_response, rule_for
 from zeroserve.errors import ValidationError
 from zeroserve.metrics.events import InvocationRecord, Observer
@@ -52,24 +53,36 @@ async def ping(request: Request) -> Response:
 async def invoke_named(request: Request, name: str) -> Response:
     """Invoke endpoint `name` with this request's body and headers."""
     arrived_wall, arrived = time.time(), time.perf_counter()
-    router: Router = request.app.state.router
     try:
-        if request.app.state.draining:
-            raise messages.server_draining()
-        declared = request.headers.get("content-length")
-        if declared and declared.isdigit():
-            router.check_payload(name, int(declared))
-        content_type = _header(request, "content-type", "application/json") or "application/json"
-        accept = _header(request, "accept", "application/json") or "application/json"
-        if accept in ("*/*", ""):
-            accept = "application/json"
-        custom = _header(request, "x-amzn-sagemaker-custom-attributes", None)
-        target = _header(request, "x-amzn-sagemaker-target-variant", None)
-        body = await request.body()
+        invocation, target = await read_invocation(request, name)
     except Exception as exc:  # refused before any variant was chosen: nothing to record
         return error_response(exc, "runtime")
-    invocation = Invocation(body, content_type, accept, custom)
+    # TGI's Messages API, which SageMaker's LLM containers take on /invocations. Looked for in the raw bytes
+    # first: invocations are hot, and a toolkit body without the word needs no second parse.
+    if b'"messages"' in invocation.body:
+        answered = await messages_api.answer(request.app, name, invocation, target)
+        if answered is not None:
+            return answered
     return await run(request.app, name, invocation, target, arrived_wall=arrived_wall, arrived=arrived)
+
+
+async def read_invocation(request: Request, name: str) -> tuple[Invocation, str | None]:
+    """The invocation a sagemaker-runtime request carries, and its target variant (raises what it refuses
+    before a variant is chosen)."""
+    router: Router = request.app.state.router
+    if request.app.state.draining:
+        raise messages.server_draining()
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit():
+        router.check_payload(name, int(declared))
+    content_type = _header(request, "content-type", "application/json") or "application/json"
+    accept = _header(request, "accept", "application/json") or "application/json"
+    if accept in ("*/*", ""):
+        accept = "application/json"
+    custom = _header(request, "x-amzn-sagemaker-custom-attributes", None)
+    target = _header(request, "x-amzn-sagemaker-target-variant", None)
+    body = await request.body()
+    return Invocation(body, content_type, accept, custom), target
 
 
 async def run(
