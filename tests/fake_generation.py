@@ -1,7 +1,8 @@
 """A fake generative handler for the transport's tests: it "generates" the words of its prompt, one token
-each, so tests can tell every token and the final text apart without a model. `step_fd`, when given, is a
-pipe the handler reads one byte from before each token: the test decides when each token is made, so "stops
-within a token" is checked without timing."""
+each, so tests can tell every token and the final text apart without a model. The prompts "raise" and
+"refuse" fail before any token (a model error, a client error); the word "boom" fails the generation when
+reached. `step_fd`, when given, is a pipe the handler reads one byte from before each token: the test decides
+when each token is made, so "stops within a token" is checked without timing."""
 
 from __future__ import annotations
 
@@ -46,6 +47,8 @@ class FakeGenerativeHandler:
         for index, word in enumerate(words[:limit], start=1):
             if self.step_fd is not None:
                 os.read(self.step_fd, 1)
+            if word == "boom":
+                raise RuntimeError("the model broke mid-stream")
             piece = word if index == 1 else " " + word
             text, count = text + piece, index
             token = GeneratedToken(index=index, id=100 + index, text=piece, logprob=-0.5, special=False)

@@ -113,6 +113,8 @@ async def stream(
             raise messages.server_draining()
         events = router.invoke_stream(name, invocation, report.trace, target)
         first = await anext(events)
+        if isinstance(first, GeneratedToken):
+            report.trace.time_to_first_token_ms = (time.perf_counter() - report.arrived) * 1000
     except Exception as exc:
         response = on_error(exc)
         report.send(response.status_code, error_code(exc, "runtime"), len(response.body))

@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from zeroserve import errors
 from zeroserve.api import generation_calls, messages_api, openai_responses
 from zeroserve.api.auth import check_bearer_key
 from zeroserve.api.error_responses import error_code
@@ -49,6 +50,9 @@ async def _complete(request: Request, chat: bool) -> Response:
     except Exception as exc:
         return _error(exc)
     name = parsed.model or ""
+    if name not in request.app.state.router.endpoints:  # OpenAI's 404 model_not_found, not SageMaker's 400
+        missing = errors.ResourceNotFound(f"The model `{name}` does not exist (no endpoint has that name).")
+        return _error(missing)
     invocation = Invocation(parsed.toolkit_body(), "application/json", "application/json", None)
     app = request.app
     if parsed.stream:

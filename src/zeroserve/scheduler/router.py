@@ -43,7 +43,7 @@ class InvocationTrace:
     model_ms: float = 0.0
     batch_size: int = 0
     rss_mb: float = 0.0
-    time_to_first_token_ms: float = 0.0  # streams: arrival to the first token from the worker
+    time_to_first_token_ms: float = 0.0  # streams: arrival to the first token (the API times it)
     tokens_generated: int = 0
 
 
@@ -303,8 +303,6 @@ class Router:
                             raise messages.invocation_timed_out(self.stream_timeout_s, stream)
                         continue
                     for token in tokens:
-                        if not trace.tokens_generated:
-                            trace.time_to_first_token_ms = (self.clock.now() - arrived) * 1000
                         trace.tokens_generated += 1
                         yield token
                 reply = call.reply.result()

@@ -13,7 +13,6 @@ from contextlib import contextmanager
 from typing import Any
 
 from fake_generation import FakeGenerativeHandler
-
 from zeroserve.runtimes.base import Generation, Invocation, Reply
 from zeroserve.workers import worker
 from zeroserve.workers.protocol import FrameSocket
