@@ -102,7 +102,8 @@ def test_a_client_that_leaves_mid_stream_stops_its_generation_within_a_token_and
             assert response.status_code == 200
             next(response.iter_raw())  # the first PayloadPart, then the client goes
         assert worker.generation_ended.wait(timeout=30)
-        assert list(worker.stopped_at_token.values()) == [3], "stopped at the first token after the cancel"
+        # Token 3 waits for the cancel; token 2 may already see it if the client was quick.
+        assert list(worker.stopped_at_token.values()) in ([2], [3]), "stopped at the token after the cancel"
         worker.hold_after_tokens = None
         assert len(stream_parts(server.url, {"inputs": "slot free"})) == 2, "MaxConcurrency 1 admits again"
         leaver = server.records.records[-2]
