@@ -13,10 +13,10 @@ from starlette.responses import JSONResponse, Response
 from zeroserve import error_messages as messages
 from zeroserve.api import messages_api
 from zeroserve.api.error_responses import error_code, error_response, rule_for
+from zeroserve.api.invocation_report import Report
 from zeroserve.errors import ValidationError
-from zeroserve.metrics.events import InvocationRecord, Observer
 from zeroserve.runtimes.base import Invocation
-from zeroserve.scheduler.router import InvocationTrace, Router
+from zeroserve.scheduler.router import Router
 
 _MAX_HEADER_CHARS = 1024
 
@@ -96,11 +96,13 @@ async def run(
 ) -> Response:
     """The data plane's answer to one invocation, as SageMaker's response, reported as one record (also
     what api/public.py calls)."""
-    arrived_wall = time.time() if arrived_wall is None else arrived_wall
-    arrived = time.perf_counter() if arrived is None else arrived
     router: Router = app.state.router
-    observer: Observer = app.state.observer
-    trace = InvocationTrace()
+    report = Report(app.state.observer, name, len(invocation.body))
+    if arrived_wall is not None:
+        report.arrived_wall = arrived_wall
+    if arrived is not None:
+        report.arrived = arrived
+    trace = report.trace
     try:
         if app.state.draining:
             raise messages.server_draining()
@@ -120,25 +122,5 @@ async def run(
     except Exception as exc:
         response = error_response(exc, "runtime")
         status, code, sent = rule_for(exc).status, error_code(exc, "runtime"), len(response.body)
-    total_ms = (time.perf_counter() - arrived) * 1000
-    if trace.variant:
-        observer.invocation(
-            InvocationRecord(
-                endpoint=name,
-                variant=trace.variant,
-                status_code=status,
-                error_code=code,
-                cold_start=trace.cold_start,
-                timestamp_s=arrived_wall,
-                queue_ms=trace.queue_ms,
-                model_ms=trace.model_ms,
-                overhead_ms=max(0.0, total_ms - trace.model_ms),
-                total_ms=total_ms,
-                bytes_in=len(invocation.body),
-                bytes_out=sent,
-                memory_mb=trace.memory_mb,
-                rss_mb=trace.rss_mb,
-                batch_size=max(1, trace.batch_size),
-            )
-        )
+    report.send(status, code, sent)
     return response
