@@ -43,6 +43,8 @@ class Settings:
     zygote_ack_timeout_s: float = 3.0
     # SageMaker's per-invocation model timeout.
     invocation_timeout_s: float = 60.0
+    # The ceiling on a streamed generation's whole life (InvokeEndpointWithResponseStream, stream=true).
+    stream_timeout_s: float = 600.0
     # Requests beyond MaxConcurrency that may wait for a slot before ThrottlingException.
     queue_per_endpoint: int = 0
     # Threads each worker's runtime may use (intra-op).

@@ -142,6 +142,7 @@ def _router(settings: Settings, pool: Pool, observer: Observer) -> Router:
         region=settings.region,
         wait_budget_s=settings.model_wait_budget_s,
         invocation_timeout_s=settings.invocation_timeout_s,
+        stream_timeout_s=settings.stream_timeout_s,
         queue_limit=settings.queue_per_endpoint or None,
         observer=observer,
     )

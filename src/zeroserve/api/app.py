@@ -10,7 +10,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
-from zeroserve.api import control, dashboard, metrics, public, runtime, status
+from zeroserve.api import control, dashboard, metrics, openai_routes, public, response_stream, runtime, status
 from zeroserve.api.auth import SigV4Middleware
 from zeroserve.config import Settings
 from zeroserve.wiring import Services
@@ -39,11 +39,17 @@ def create_app(settings: Settings) -> Starlette:
     routes = [
         Route("/", control.handle, methods=["POST"]),
         Route("/endpoints/{endpoint_name}/invocations", runtime.invoke_endpoint, methods=["POST"]),
+        Route(
+            "/endpoints/{endpoint_name}/invocations-response-stream",
+            response_stream.invoke_endpoint_stream,
+            methods=["POST"],
+        ),
         Route("/invocations", runtime.invoke_single, methods=["POST"]),
         Route("/ping", runtime.ping, methods=["GET"]),
         Route("/zeroserve/status", status.status, methods=["GET"]),
         *metrics.routes,
         *dashboard.routes,
+        *openai_routes.routes,  # before public's /v1/{endpoint_name}/predict, though no path matches both
         *public.routes,
     ]
     signed = Middleware(SigV4Middleware, access_keys=settings.access_keys, region=settings.region)

@@ -11,11 +11,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from zeroserve import error_messages as messages
+from zeroserve.api import messages_api
 from zeroserve.api.error_responses import error_code, error_response, rule_for
+from zeroserve.api.invocation_report import Report
 from zeroserve.errors import ValidationError
-from zeroserve.metrics.events import InvocationRecord, Observer
 from zeroserve.runtimes.base import Invocation
-from zeroserve.scheduler.router import InvocationTrace, Router
+from zeroserve.scheduler.router import Router
 
 _MAX_HEADER_CHARS = 1024
 
@@ -52,24 +53,36 @@ async def ping(request: Request) -> Response:
 async def invoke_named(request: Request, name: str) -> Response:
     """Invoke endpoint `name` with this request's body and headers."""
     arrived_wall, arrived = time.time(), time.perf_counter()
-    router: Router = request.app.state.router
     try:
-        if request.app.state.draining:
-            raise messages.server_draining()
-        declared = request.headers.get("content-length")
-        if declared and declared.isdigit():
-            router.check_payload(name, int(declared))
-        content_type = _header(request, "content-type", "application/json") or "application/json"
-        accept = _header(request, "accept", "application/json") or "application/json"
-        if accept in ("*/*", ""):
-            accept = "application/json"
-        custom = _header(request, "x-amzn-sagemaker-custom-attributes", None)
-        target = _header(request, "x-amzn-sagemaker-target-variant", None)
-        body = await request.body()
+        invocation, target = await read_invocation(request, name)
     except Exception as exc:  # refused before any variant was chosen: nothing to record
         return error_response(exc, "runtime")
-    invocation = Invocation(body, content_type, accept, custom)
+    # TGI's Messages API, which SageMaker's LLM containers take on /invocations. Looked for in the raw bytes
+    # first: invocations are hot, and a toolkit body without the word needs no second parse.
+    if b'"messages"' in invocation.body:
+        answered = await messages_api.answer(request.app, name, invocation, target)
+        if answered is not None:
+            return answered
     return await run(request.app, name, invocation, target, arrived_wall=arrived_wall, arrived=arrived)
+
+
+async def read_invocation(request: Request, name: str) -> tuple[Invocation, str | None]:
+    """The invocation a sagemaker-runtime request carries, and its target variant (raises what it refuses
+    before a variant is chosen)."""
+    router: Router = request.app.state.router
+    if request.app.state.draining:
+        raise messages.server_draining()
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit():
+        router.check_payload(name, int(declared))
+    content_type = _header(request, "content-type", "application/json") or "application/json"
+    accept = _header(request, "accept", "application/json") or "application/json"
+    if accept in ("*/*", ""):
+        accept = "application/json"
+    custom = _header(request, "x-amzn-sagemaker-custom-attributes", None)
+    target = _header(request, "x-amzn-sagemaker-target-variant", None)
+    body = await request.body()
+    return Invocation(body, content_type, accept, custom), target
 
 
 async def run(
@@ -83,11 +96,13 @@ async def run(
 ) -> Response:
     """The data plane's answer to one invocation, as SageMaker's response, reported as one record (also
     what api/public.py calls)."""
-    arrived_wall = time.time() if arrived_wall is None else arrived_wall
-    arrived = time.perf_counter() if arrived is None else arrived
     router: Router = app.state.router
-    observer: Observer = app.state.observer
-    trace = InvocationTrace()
+    report = Report(app.state.observer, name, len(invocation.body))
+    if arrived_wall is not None:
+        report.arrived_wall = arrived_wall
+    if arrived is not None:
+        report.arrived = arrived
+    trace = report.trace
     try:
         if app.state.draining:
             raise messages.server_draining()
@@ -107,25 +122,5 @@ async def run(
     except Exception as exc:
         response = error_response(exc, "runtime")
         status, code, sent = rule_for(exc).status, error_code(exc, "runtime"), len(response.body)
-    total_ms = (time.perf_counter() - arrived) * 1000
-    if trace.variant:
-        observer.invocation(
-            InvocationRecord(
-                endpoint=name,
-                variant=trace.variant,
-                status_code=status,
-                error_code=code,
-                cold_start=trace.cold_start,
-                timestamp_s=arrived_wall,
-                queue_ms=trace.queue_ms,
-                model_ms=trace.model_ms,
-                overhead_ms=max(0.0, total_ms - trace.model_ms),
-                total_ms=total_ms,
-                bytes_in=len(invocation.body),
-                bytes_out=sent,
-                memory_mb=trace.memory_mb,
-                rss_mb=trace.rss_mb,
-                batch_size=max(1, trace.batch_size),
-            )
-        )
+    report.send(status, code, sent)
     return response

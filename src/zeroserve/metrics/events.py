@@ -28,6 +28,9 @@ class InvocationRecord:
     memory_mb: int  # the variant's MemorySizeInMB: what a serverless bill is based on
     rss_mb: float = 0.0  # the worker's resident memory after answering; 0 when unknown
     batch_size: int = 1  # requests that shared this request's forward pass (model_ms is the whole pass)
+    # Generations only (0 otherwise): arrival to the first token the worker sent (streamed), and tokens made.
+    time_to_first_token_ms: float = 0.0
+    tokens_generated: int = 0
 
     @property
     def reached_model(self) -> bool:

@@ -23,6 +23,9 @@ SageMaker (CloudWatch) name -> Prometheus name (type):
 - (none) wait for admission and a worker -> `zeroserve_queue_wait_microseconds` (histogram)
 - (none) billed duration x memory -> `zeroserve_billed_gb_seconds_total` (counter)
 - (none) payload bytes -> `zeroserve_payload_bytes_total{direction="in" or "out"}` (counter)
+- (none) generations: first token -> `zeroserve_time_to_first_token_microseconds` (histogram, streams),
+  `zeroserve_tokens_generated_total` (counter), `zeroserve_tokens_per_second` (gauge, the latest generation's
+  tokens / its model latency)
 - (none) worker starts, stops, crashes -> `zeroserve_worker_events_total{kind}` (counter)
 - (none) live workers -> `zeroserve_workers` (gauge)
 - (none) live templates (processes that fork cold starts) -> `zeroserve_templates` (gauge)
@@ -102,7 +105,8 @@ class _Series:
         "billed_gb_seconds", "cold_starts", "concurrency_utilization", "concurrent", "errors_4xx",
         "errors_5xx", "invocations", "memory_utilization", "model_errors", "model_latency",
         "overhead_latency", "payload_bytes", "queue_wait", "setup_time", "template_memory_mb", "templates",
-        "throttles", "worker_events", "workers",
+        "throttles", "time_to_first_token", "tokens_generated", "tokens_per_second", "worker_events",
+        "workers",
     )
 
     def __init__(self) -> None:
@@ -114,6 +118,9 @@ class _Series:
         self.queue_wait, self.setup_time = _Histogram(), _Histogram()
         self.payload_bytes = {"in": 0, "out": 0}
         self.worker_events: dict[str, int] = {}
+        self.time_to_first_token = _Histogram()
+        self.tokens_generated = 0
+        self.tokens_per_second = 0.0
 
 
 @dataclass(frozen=True)
@@ -172,6 +179,11 @@ SPECS = (
           "concurrency_utilization"),
     _Spec("zeroserve_memory_utilization_ratio", "gauge",
           "Latest worker RSS / MemorySizeInMB (MemoryUtilization).", "memory_utilization"),
+    _Spec("zeroserve_time_to_first_token_microseconds", "histogram",
+          "Arrival to the first generated token of a stream, microseconds.", "time_to_first_token"),
+    _Spec("zeroserve_tokens_generated", "counter", "Tokens generated.", "tokens_generated"),
+    _Spec("zeroserve_tokens_per_second", "gauge", "The latest generation's tokens / its model latency.",
+          "tokens_per_second"),
     _Spec("zeroserve_worker_events", "counter", "Worker starts, stops, crashes and kills.", "worker_events",
           extra_label="kind"),
     _Spec("zeroserve_workers", "gauge", "Workers running.", "workers"),
@@ -269,6 +281,12 @@ class PrometheusMetrics:
         s.payload_bytes["out"] += record.bytes_out
         if record.rss_mb > 0 and record.memory_mb > 0:
             s.memory_utilization = record.rss_mb / record.memory_mb
+        if record.time_to_first_token_ms > 0:
+            s.time_to_first_token.observe(record.time_to_first_token_ms * 1000)
+        if record.tokens_generated:
+            s.tokens_generated += record.tokens_generated
+            if record.model_ms > 0:
+                s.tokens_per_second = record.tokens_generated / (record.model_ms / 1000)
 
     def worker(self, event: WorkerEvent) -> None:
         s = self._for(event.endpoint, event.variant)

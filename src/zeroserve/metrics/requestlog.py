@@ -29,8 +29,9 @@ MAX_PAGE_BYTES = 1024 * 1024  # one read(after=...) returns at most this much; t
 
 
 def entry(record: InvocationRecord) -> dict[str, Any]:
-    """The fields of one log line, in the order people read them."""
-    return {
+    """The fields of one log line, in the order people read them; a generation's adds its time to first
+    token (streams) and tokens generated."""
+    line = {
         "timestamp_s": round(record.timestamp_s, 6),
         "endpoint": record.endpoint,
         "variant": record.variant,
@@ -46,6 +47,10 @@ def entry(record: InvocationRecord) -> dict[str, Any]:
         "bytes_in": record.bytes_in,
         "bytes_out": record.bytes_out,
     }
+    if record.tokens_generated or record.time_to_first_token_ms:
+        line["ttft_ms"] = round(record.time_to_first_token_ms, 3)
+        line["tokens"] = record.tokens_generated
+    return line
 
 
 @dataclass(frozen=True)

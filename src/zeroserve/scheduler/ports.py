@@ -7,6 +7,7 @@ import asyncio
 from typing import Protocol
 
 from zeroserve.workers.connection import WorkerReply
+from zeroserve.workers.generation_call import GenerationCall
 from zeroserve.workers.protocol import Header
 from zeroserve.workers.spec import WorkerSpec
 
@@ -24,6 +25,10 @@ class Connection(Protocol):
     def submit(
         self, body: bytes, content_type: str, accept: str, custom_attributes: str | None
     ) -> asyncio.Future[WorkerReply]: ...
+
+    def submit_generate(
+        self, body: bytes, content_type: str, accept: str, custom_attributes: str | None, *, stream: bool
+    ) -> GenerationCall: ...
 
     def stop(self) -> None: ...
 

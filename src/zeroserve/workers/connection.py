@@ -1,4 +1,5 @@
-"""The server's side of one worker: sends invocations, matches results to waiting requests by id."""
+"""The server's side of one worker: sends invocations, matches results to waiting requests by id, and hands
+the tokens of a streamed generation to its `GenerationCall` as they arrive."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from zeroserve.runtimes.base import GeneratedToken
+from zeroserve.workers.generation_call import GenerationCall
 from zeroserve.workers.protocol import Header, encode, read_frame
 
 
@@ -45,6 +48,7 @@ class WorkerConnection:
         self._writer = writer
         self._ids = itertools.count(1)
         self._waiting: dict[int, asyncio.Future[WorkerReply]] = {}
+        self._calls: dict[int, GenerationCall] = {}  # streamed generations, by request id
         self.closed = asyncio.get_running_loop().create_future()
         self._read_task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -66,6 +70,24 @@ class WorkerConnection:
     ) -> asyncio.Future[WorkerReply]:
         """Send one invocation now (no await between choosing this worker and writing to it, so it cannot be
         stopped in between) and return the future of its reply. WorkerGone if it is gone or stopping."""
+        return self._send(body, content_type, accept, custom_attributes, {})[1]
+
+    def submit_generate(
+        self, body: bytes, content_type: str, accept: str, custom_attributes: str | None, *, stream: bool
+    ) -> GenerationCall:
+        """Send one invocation for the handler's `generate` (its reply body is a `Generation`); `stream`:
+        its tokens arrive in the call as they are generated. In flight (`inflight`) until it ends."""
+        extra: Header = {"mode": "generate", "stream": True} if stream else {"mode": "generate"}
+        request_id, future = self._send(body, content_type, accept, custom_attributes, extra)
+        call = GenerationCall(future, lambda: self._cancel(request_id))
+        if stream:
+            self._calls[request_id] = call
+            future.add_done_callback(lambda _: self._calls.pop(request_id, None))
+        return call
+
+    def _send(
+        self, body: bytes, content_type: str, accept: str, custom_attributes: str | None, extra: Header
+    ) -> tuple[int, asyncio.Future[WorkerReply]]:
         if self.closed.done() or self._stopping:
             raise WorkerGone(self.worker_id)
         request_id = next(self._ids)
@@ -75,8 +97,14 @@ class WorkerConnection:
         header: Header = {"type": "invoke", "id": request_id, "content_type": content_type, "accept": accept}
         if custom_attributes:
             header["custom_attributes"] = custom_attributes
+        header.update(extra)
         self._writer.write(encode(header, body))
-        return future
+        return request_id, future
+
+    def _cancel(self, request_id: int) -> None:
+        # A stopping worker's writing side is half-closed already; it finishes the generation on its own.
+        if not self._stopping and not self._writer.is_closing():
+            self._writer.write(encode({"type": "cancel", "id": request_id}))
 
     async def invoke(
         self, body: bytes, content_type: str, accept: str, custom_attributes: str | None
@@ -87,6 +115,11 @@ class WorkerConnection:
         try:
             while True:
                 header, body = await read_frame(self._reader)
+                if header.get("type") == "token":
+                    call = self._calls.get(header.get("id", -1))
+                    if call is not None:  # else: a token of a call cancelled meanwhile
+                        call.push(GeneratedToken(**header["token"]))
+                    continue
                 future = self._waiting.get(header.get("id", -1))
                 if future is not None and not future.done():
                     future.set_result(
@@ -100,7 +133,7 @@ class WorkerConnection:
                             batch_size=int(header.get("batch_size", 1)),
                         )
                     )
-        except (asyncio.IncompleteReadError, ConnectionError, OSError, ValueError):
+        except (asyncio.IncompleteReadError, ConnectionError, OSError, ValueError, TypeError, KeyError):
             pass
         finally:
             self._fail_waiting()

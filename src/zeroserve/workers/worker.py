@@ -4,6 +4,11 @@ It loads its bundle (or finds it loaded already, when forked from a template: wo
 warm-up forward pass, and only then says `ready` (a worker that answered before its model was loaded would
 turn a cold start into an error). The ready header says where its setup time went (`phases_ms`). Then it
 answers batches of invocations until the server hangs up or says `stop`.
+
+An invocation whose header says `"mode": "generate"` is answered by the handler's `generate` (a
+`Generation` as JSON) instead of the toolkit's answer; with `"stream": true` one `token` frame per token goes
+first. Between two tokens the worker looks at its socket without blocking: a `cancel` for that invocation
+stops it within a token (anything else read there waits for the next batch).
 """
 
 from __future__ import annotations
@@ -13,12 +18,22 @@ import os
 import sys
 import time
 import traceback
+from dataclasses import asdict
 from pathlib import Path
 from typing import NoReturn
 
-from zeroserve.runtimes.base import ClientInputError, Handler, Invocation, Outcome, Reply
+from zeroserve.runtimes.base import (
+    ClientInputError,
+    GeneratedToken,
+    Generation,
+    GenerativeHandler,
+    Handler,
+    Invocation,
+    Outcome,
+    Reply,
+)
 from zeroserve.workers.batching import BatchCollector, Frame
-from zeroserve.workers.protocol import FrameSocket
+from zeroserve.workers.protocol import FrameSocket, Header
 from zeroserve.workers.spec import WorkerSpec
 
 _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
@@ -69,8 +84,12 @@ def serve(
     collector = BatchCollector(channel, spec.max_batch_size, spec.max_batch_wait_ms)
     while (batch := collector.next_batch()) is not None:
         invokes = [frame for frame in batch if frame[0].get("type") == "invoke"]
-        if invokes:
-            _answer(channel, handler, invokes)
+        answers = [frame for frame in invokes if frame[0].get("mode") != "generate"]
+        if answers:
+            _answer(channel, handler, answers)
+        for frame in invokes:
+            if frame[0].get("mode") == "generate":
+                _generate(channel, collector, handler, frame, spec)
         if any(frame[0].get("type") == "stop" for frame in batch):
             break
     flush_output()
@@ -95,16 +114,17 @@ def _load(spec: WorkerSpec) -> Handler:
     return load_handler(Path(spec.bundle_dir))
 
 
+def _invocation(header: Header, body: bytes) -> Invocation:
+    return Invocation(
+        body=body,
+        content_type=header.get("content_type") or "application/json",
+        accept=header.get("accept") or "application/json",
+        custom_attributes=header.get("custom_attributes"),
+    )
+
+
 def _answer(channel: FrameSocket, handler: Handler, invokes: list[Frame]) -> None:
-    invocations = [
-        Invocation(
-            body=body,
-            content_type=header.get("content_type") or "application/json",
-            accept=header.get("accept") or "application/json",
-            custom_attributes=header.get("custom_attributes"),
-        )
-        for header, body in invokes
-    ]
+    invocations = [_invocation(header, body) for header, body in invokes]
     started = time.perf_counter()
     try:
         outcomes: list[Outcome] = handler.handle_batch(invocations)
@@ -127,6 +147,64 @@ def _answer(channel: FrameSocket, handler: Handler, invokes: list[Frame]) -> Non
             client = isinstance(outcome, ClientInputError)
             reply.update(status="client_error" if client else "error", error=_describe(outcome))
             channel.send(reply)
+
+
+def _generate(
+    channel: FrameSocket, collector: BatchCollector, handler: Handler, frame: Frame, spec: WorkerSpec
+) -> None:
+    """One `mode: generate` invocation: its tokens as frames when streamed, then its `Generation`."""
+    header, body = frame
+    request_id = int(header["id"])
+    streamed = bool(header.get("stream"))
+
+    def on_token(token: GeneratedToken) -> bool:
+        # The token's own fields sit under "token": its `id` is the vocabulary id, the frame's the request's.
+        channel.send({"type": "token", "id": request_id, "token": asdict(token)})
+        collector.poll()
+        return not collector.cancelled(request_id)
+
+    started = time.perf_counter()
+    outcome: Generation | BaseException
+    try:
+        if not isinstance(handler, GenerativeHandler):
+            raise ClientInputError(_not_generative(spec))
+        if collector.cancelled(request_id):  # its client left while it waited behind others
+            raise ClientInputError("The invocation was cancelled before it started.")
+        outcome = handler.generate(_invocation(header, body), on_token if streamed else None)
+    except Exception as exc:  # a failed generation fails its request, not the worker
+        outcome = exc
+    finally:
+        collector.done(request_id)
+    reply: dict[str, object] = {
+        "type": "result",
+        "id": request_id,
+        "model_us": max(1, int((time.perf_counter() - started) * 1_000_000)),
+        "rss_mb": rss_mb(),
+        "batch_size": 1,
+    }
+    if isinstance(outcome, Generation):
+        reply.update(status="ok", content_type="application/json")
+        channel.send(reply, outcome.to_json())
+    else:
+        client = isinstance(outcome, ClientInputError)
+        reply.update(status="client_error" if client else "error", error=_describe(outcome))
+        channel.send(reply)
+
+
+def _not_generative(spec: WorkerSpec) -> str:
+    """The error for streaming or chatting with a model that does not generate, naming its task (the
+    bundle's, else the model's HF_TASK)."""
+    try:
+        from zeroserve.runtimes.manifest import read_manifest
+
+        task: str | None = read_manifest(Path(spec.bundle_dir)).task
+    except Exception:  # only the wording depends on it
+        task = spec.env.get("HF_TASK")
+    subject = f"This endpoint's task, {task}," if task else "This endpoint's model"
+    return (
+        f"{subject} does not generate text: only text-generation, text2text-generation, summarization and "
+        "translation models can stream or answer chat and completion requests."
+    )
 
 
 def _describe(exc: BaseException) -> str:

@@ -8,7 +8,9 @@ import itertools
 from collections.abc import Callable
 from typing import Any
 
+from zeroserve.runtimes.base import GeneratedSequence, GeneratedToken, Generation
 from zeroserve.workers.connection import WorkerGone, WorkerReply
+from zeroserve.workers.generation_call import GenerationCall
 from zeroserve.workers.hub import SpawnFailed
 from zeroserve.workers.spec import WorkerSpec
 
@@ -73,6 +75,10 @@ class FakeConnection:
         self.killed = False
         self.gate: asyncio.Event | None = None  # set: invocations wait for it
         self.crash_on_invoke = False  # the worker dies with the request in flight
+        # Generations: one word of the body is one token. With `token_steps`, each token waits for a put.
+        self.token_steps: asyncio.Queue[None] | None = None
+        self.crash_after_tokens: int | None = None  # the worker dies after sending this many tokens
+        self.cancels = 0  # cancel frames it was sent
 
     @property
     def inflight(self) -> int:
@@ -97,6 +103,46 @@ class FakeConnection:
             return WorkerReply("ok", body, "application/json", "", model_us=1, rss_mb=10.0)
         finally:
             self.active -= 1
+
+    def submit_generate(
+        self, body: bytes, content_type: str, accept: str, custom: str | None, *, stream: bool
+    ) -> GenerationCall:
+        if self.closed.done() or self.stopped:
+            raise WorkerGone(self.worker_id)
+        self.active += 1
+        reply: asyncio.Future[WorkerReply] = asyncio.get_running_loop().create_future()
+        call = GenerationCall(reply, self._count_cancel)
+        task = asyncio.ensure_future(self._generate(call, body.decode().split(), stream))
+        reply.add_done_callback(lambda _: task.cancel())  # cancelled: this worker stops at once
+        reply.add_done_callback(self._one_less)  # in flight until its reply, as a real connection counts
+        return call
+
+    def _one_less(self, _: object) -> None:
+        self.active -= 1
+
+    def _count_cancel(self) -> None:
+        self.cancels += 1
+
+    async def _generate(self, call: GenerationCall, words: list[str], stream: bool) -> None:
+        try:
+            if self.gate is not None:
+                await self.gate.wait()
+            for index, word in enumerate(words, start=1):
+                if self.token_steps is not None:
+                    await self.token_steps.get()
+                if self.crash_after_tokens is not None and index > self.crash_after_tokens:
+                    self.crash()
+                if self.crash_on_invoke:
+                    self.crash()
+                if self.closed.done():
+                    raise WorkerGone(self.worker_id)
+                if stream:
+                    call.push(GeneratedToken(index, index, word, None, False))
+            generation = Generation([GeneratedSequence(" ".join(words), "eos_token", len(words))], 1)
+            call.reply.set_result(WorkerReply("ok", generation.to_json(), "application/json", "", 5, 10.0))
+        except WorkerGone as gone:
+            if not call.reply.done():
+                call.reply.set_exception(gone)
 
     def crash(self) -> None:
         if not self.closed.done():
