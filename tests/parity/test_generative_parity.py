@@ -1,7 +1,8 @@
-"""Generative answers are token for token the real toolkit's (2.6.0 on transformers 4.51.3, its container's
-pairing): every architecture x task x parameter set below, on tiny seeded checkpoints (tests/generative_models.py),
-through zeroserve's whole serve path (bundle built by the deploy-time converter, ONNX graphs, the numpy decoding
-loop, the generative task) against the toolkit's own handler in `.venv-parity-gen`.
+"""Generative answers are token for token the real toolkit's (2.6.0 on transformers 4.51.3, its
+container's pairing): every architecture x task x parameter set below, on tiny seeded checkpoints
+(tests/generative_models.py), through zeroserve's whole serve path (bundle built by the deploy-time
+converter, ONNX graphs, the numpy decoding loop, the generative task) against the toolkit's own handler in
+`.venv-parity-gen`.
 
 Greedy and beam search only: sampling cannot match torch's random generator. The answers are compared as
 JSON, text for text: a single different token changes the decoded text.
@@ -16,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from generative_models import generative_checkpoint
 from toolkit_reference import ROOT, ToolkitAnswer, run_toolkit
 
+from generative_models import generative_checkpoint
 from zeroserve.conversion.export import build_bundle
 from zeroserve.runtimes.base import Handler, Invocation, Reply
 from zeroserve.runtimes.loader import load_handler
@@ -75,7 +76,8 @@ def _cases(task: str, chat: bool, samples: bool = False) -> list[tuple[str, Any]
                 {"role": "user", "content": "Tell me about the movie."},
             ]
         parameters = {**params, "do_sample": False} if samples else params
-        cases.append((name, {"inputs": inputs, "parameters": parameters} if parameters else {"inputs": inputs}))
+        body = {"inputs": inputs, "parameters": parameters} if parameters else {"inputs": inputs}
+        cases.append((name, body))
     return cases
 
 

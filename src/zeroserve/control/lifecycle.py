@@ -25,6 +25,8 @@ from zeroserve.control.bundles import BundleBuilder, BundleOptions
 from zeroserve.control.environment import BadValue, ModelEnvironment
 from zeroserve.database.repository import Document, Repository
 from zeroserve.errors import ArtifactError, ZeroserveError
+from zeroserve.runtimes import task_names
+from zeroserve.runtimes.manifest import read_manifest
 from zeroserve.scheduler.deployment import VariantDeployment
 from zeroserve.scheduler.router import Router
 from zeroserve.scheduler.variant_pool import VariantPool
@@ -209,7 +211,9 @@ class EndpointLifecycle:
             bundle_dir=str(bundle),
             weight=float(variant.get("InitialVariantWeight", 1.0)),
             env=env,
-            max_batch_size=parsed.max_batch_size,
+            # A generative worker runs one generation at a time (no decode-step batching yet), so a second
+            # request is a reason to scale out, not to queue behind a stream on a busy worker.
+            max_batch_size=1 if _is_generative(bundle) else parsed.max_batch_size,
             max_batch_wait_ms=parsed.max_batch_wait_ms,
             generation=next(_generations),
         )
@@ -310,3 +314,7 @@ def _variant_summary(variant: Document, model: Document, now: float) -> Document
         summary["CurrentInstanceCount"] = count
         summary["DesiredInstanceCount"] = count
     return summary
+
+
+def _is_generative(bundle: Path) -> bool:
+    return task_names.is_generative(read_manifest(bundle).task)

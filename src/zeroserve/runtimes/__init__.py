@@ -3,6 +3,5 @@ and the model, the bundle manifest, loading a bundle into a ready handler, the O
 PyTorch fallback), the tokenizer, the batching pipeline, each task's pre- and post-processing (`tasks/`), the
 SageMaker toolkit's request and response codec and its custom `inference.py` contract, and text generation
 (`generation/`). The server process loads only `base` and `task_names`, never `onnx` or
-`torch_runtime`. May import only the foundation (today `torch_runtime` also reaches into `conversion`: a
-known exception listed in devtools/layering.py).
+`torch_runtime`. May import only the foundation.
 """
