@@ -10,14 +10,15 @@ input at a time; 4.51.3 batched would keep every prompt going until all could st
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from zeroserve.runtimes.generation.history import RowHistory
-from zeroserve.runtimes.generation.lengths import decoder_prefixes, length_limits
-from zeroserve.runtimes.generation.model import NextTokenModel
+from zeroserve.runtimes.generation.lengths import LengthLimits, decoder_prefixes, length_limits
+from zeroserve.runtimes.generation.model import DecoderState, Logits, NextTokenModel
 from zeroserve.runtimes.generation.outputs import PromptOutput
 from zeroserve.runtimes.generation.processors import apply_processors, build_processors, log_softmax
 from zeroserve.runtimes.generation.settings import GenerationSettings
@@ -31,20 +32,62 @@ _UNREACHABLE = np.float32(-1.0e9)  # transformers' score for "not a candidate"
 def beam_search(
     model: NextTokenModel, prompts: Sequence[Sequence[int]], settings: GenerationSettings
 ) -> list[PromptOutput]:
-    beams = settings.num_beams
-    eos = np.array(settings.eos_token_ids, dtype=np.int64)
-    kept = max(2, 1 + eos.size) * beams  # enough continuations that `beams` of them are not finished
     prompt_lists = [list(prompt) for prompt in prompts]
     prefixes = decoder_prefixes(prompt_lists, settings, is_encoder_decoder=model.is_encoder_decoder)
     limits = [length_limits(settings, len(p), is_encoder_decoder=model.is_encoder_decoder) for p in prefixes]
     max_new = np.array([lim.max_new_tokens(len(p)) for lim, p in zip(limits, prefixes, strict=True)])
-    fill = _fill_value(settings)
     rng = np.random.default_rng(settings.seed)
+    logits, state, history = _start_rows(model, prompt_lists, prefixes, limits, settings)
+    processors = build_processors(settings)
+    beams = _Beams.start(len(prompts), settings.num_beams, int(max_new.max()), _fill_value(settings))
+    active = np.arange(len(prompts))
 
+    step = 0
+    while True:
+        log_probs = apply_processors(processors, log_softmax(logits.astype(np.float32, copy=False)), history)
+        found = _continuations(
+            log_probs, beams.running_tokens[active], beams.running_scores[active], step, max_new[active],
+            settings, rng,
+        )  # fmt: skip
+        next_parents, next_tokens = beams.advance_running(active, found)
+        beams.keep_finished(active, found, step, settings)
+        step += 1
+
+        going = _has_unfinished(
+            settings,
+            beams.running_scores[active],
+            beams.done_scores[active],
+            beams.is_done[active],
+            found.hits,
+            step,
+            max_new[active],
+        )
+        if not going.any():
+            break
+        keep = np.flatnonzero(going)
+        rows = (keep[:, None] * settings.num_beams + next_parents[keep]).reshape(-1)
+        state, history = model.select(state, rows), history.select(rows)
+        active = active[keep]
+        fed = next_tokens[keep].reshape(-1)
+        history.append(fed)
+        logits, state = model.step(state, fed)
+
+    return [beams.output(p, prefixes[p], settings) for p in range(len(prompts))]
+
+
+def _start_rows(
+    model: NextTokenModel,
+    prompts: list[list[int]],
+    prefixes: list[list[int]],
+    limits: list[LengthLimits],
+    settings: GenerationSettings,
+) -> tuple[Logits, DecoderState, RowHistory]:
+    """The first logits, the model's state and the tokens so far, `num_beams` rows per prompt: every beam
+    starts as a copy of its prompt."""
     logits, state = model.start(
-        prompt_lists, settings.decoder_start_token_id if model.is_encoder_decoder else None
+        prompts, settings.decoder_start_token_id if model.is_encoder_decoder else None
     )
-    expand = np.repeat(np.arange(len(prompts), dtype=np.int64), beams)
+    expand = np.repeat(np.arange(len(prompts), dtype=np.int64), settings.num_beams)
     state, logits = model.select(state, expand), logits[expand]
     history = RowHistory.start(
         [prefixes[p] for p in expand],
@@ -53,91 +96,130 @@ def beam_search(
         track_seen=settings.repetition_penalty != 1.0,
         ngram_size=settings.no_repeat_ngram_size,
     )
-    processors = build_processors(settings)
+    return logits, state, history
 
-    n, width = len(prompts), int(max_new.max())
-    running_tokens = np.full((n, beams, width), fill, dtype=np.int64)
-    running_scores = np.zeros((n, beams), dtype=np.float32)
-    running_scores[:, 1:] = _UNREACHABLE  # only the first beam's continuations count at the first step
-    done_tokens = running_tokens.copy()
-    done_scores = np.full((n, beams), _UNREACHABLE, dtype=np.float32)
-    done_lengths = np.zeros((n, beams), dtype=np.int64)
-    is_done = np.zeros((n, beams), dtype=np.bool_)
-    ended_on_eos = np.zeros((n, beams), dtype=np.bool_)
-    top_beams = np.arange(kept) < beams
-    active = np.arange(n)
 
-    step = 0
-    while True:
-        vocab = logits.shape[-1]
-        log_probs = apply_processors(processors, log_softmax(logits.astype(np.float32, copy=False)), history)
-        accumulated = (
-            log_probs.reshape(len(active), beams, vocab) + running_scores[active][:, :, None]
-        ).reshape(len(active), beams * vocab)
-        if settings.do_sample:
-            picked = _sample_without_replacement(accumulated, kept, rng)
-        else:
-            picked = _top_k_indices(accumulated, kept)
-        picked_scores = np.take_along_axis(accumulated, picked, axis=1)
-        parents, tokens = picked // vocab, picked % vocab
-        candidates = np.take_along_axis(running_tokens[active], parents[:, :, None], axis=1)
-        candidates[:, :, step] = tokens
-        on_eos = np.isin(tokens, eos)
-        hits = on_eos | (step + 1 >= max_new[active])[:, None]
+@dataclass(frozen=True)
+class _Continuations:
+    """One step's best continuations of the active prompts' beams, [active, kept], best first."""
 
-        # The running beams of the next step: the best continuations that did not just finish.
-        next_scores = picked_scores + hits.astype(np.float32) * _UNREACHABLE
+    sequences: Ints  # [active, kept, width]: the parent beam's tokens with this step's token written in
+    scores: Floats  # the running beam score plus the token's processed log-probability
+    parents: Ints  # which beam each continues
+    tokens: Ints
+    on_eos: Bools
+    hits: Bools  # ends the hypothesis: an eos token, or the prompt's last allowed new token
+
+
+def _continuations(
+    log_probs: Floats,
+    running_tokens: Ints,
+    running_scores: Floats,
+    step: int,
+    max_new: Ints,
+    settings: GenerationSettings,
+    rng: np.random.Generator,
+) -> _Continuations:
+    """The top (or, sampling, drawn) `max(2, 1 + n_eos) * num_beams` continuations over all of a prompt's
+    beams: enough that `num_beams` of them do not finish."""
+    active, beams = running_scores.shape
+    vocab = log_probs.shape[-1]
+    eos = np.array(settings.eos_token_ids, dtype=np.int64)
+    kept = max(2, 1 + eos.size) * beams
+    accumulated = (log_probs.reshape(active, beams, vocab) + running_scores[:, :, None]).reshape(
+        active, beams * vocab
+    )
+    if settings.do_sample:
+        picked = _sample_without_replacement(accumulated, kept, rng)
+    else:
+        picked = _top_k_indices(accumulated, kept)
+    picked_scores = np.take_along_axis(accumulated, picked, axis=1)
+    parents, tokens = picked // vocab, picked % vocab
+    sequences = np.take_along_axis(running_tokens, parents[:, :, None], axis=1)
+    sequences[:, :, step] = tokens
+    on_eos = np.isin(tokens, eos)
+    hits = on_eos | (step + 1 >= max_new)[:, None]
+    return _Continuations(sequences, picked_scores, parents, tokens, on_eos, hits)
+
+
+@dataclass
+class _Beams:
+    """Per prompt, [prompts, beams, ...]: the running beams, and the best finished hypotheses so far."""
+
+    running_tokens: Ints
+    running_scores: Floats
+    done_tokens: Ints
+    done_scores: Floats
+    done_lengths: Ints
+    is_done: Bools
+    ended_on_eos: Bools
+
+    @classmethod
+    def start(cls, prompts: int, beams: int, width: int, fill: int) -> _Beams:
+        running_tokens = np.full((prompts, beams, width), fill, dtype=np.int64)
+        running_scores = np.zeros((prompts, beams), dtype=np.float32)
+        running_scores[:, 1:] = _UNREACHABLE  # only the first beam's continuations count at the first step
+        return cls(
+            running_tokens=running_tokens,
+            running_scores=running_scores,
+            done_tokens=running_tokens.copy(),
+            done_scores=np.full((prompts, beams), _UNREACHABLE, dtype=np.float32),
+            done_lengths=np.zeros((prompts, beams), dtype=np.int64),
+            is_done=np.zeros((prompts, beams), dtype=np.bool_),
+            ended_on_eos=np.zeros((prompts, beams), dtype=np.bool_),
+        )
+
+    def advance_running(self, active: Ints, found: _Continuations) -> tuple[Ints, Ints]:
+        """The running beams of the next step: the best continuations that did not just finish. Returns
+        their parent beams and their new tokens, [active, beams]."""
+        beams = self.running_scores.shape[1]
+        next_scores = found.scores + found.hits.astype(np.float32) * _UNREACHABLE
         order = _top_k_indices(next_scores, beams)
-        running_tokens[active] = np.take_along_axis(candidates, order[:, :, None], axis=1)
-        running_scores[active] = np.take_along_axis(next_scores, order, axis=1)
-        next_parents = np.take_along_axis(parents, order, axis=1)
-        next_tokens = np.take_along_axis(tokens, order, axis=1)
+        self.running_tokens[active] = np.take_along_axis(found.sequences, order[:, :, None], axis=1)
+        self.running_scores[active] = np.take_along_axis(next_scores, order, axis=1)
+        parents = np.take_along_axis(found.parents, order, axis=1)
+        return parents, np.take_along_axis(found.tokens, order, axis=1)
 
-        # The finished hypotheses: the best `beams` of those kept so far and those that just finished.
-        just_done = hits & top_beams[None, :]
-        finished_scores = picked_scores / np.float32((step + 1) ** settings.length_penalty)
-        full = np.all(is_done[active], axis=1, keepdims=True) & (settings.early_stopping is True)
+    def keep_finished(
+        self, active: Ints, found: _Continuations, step: int, settings: GenerationSettings
+    ) -> None:
+        """The finished hypotheses: the best `beams` of those kept so far and those that just finished (only
+        the top `beams` continuations may finish), scored with the length penalty."""
+        beams = self.done_scores.shape[1]
+        top_beams = np.arange(found.hits.shape[1]) < beams
+        just_done = found.hits & top_beams[None, :]
+        finished_scores = found.scores / np.float32((step + 1) ** settings.length_penalty)
+        full = np.all(self.is_done[active], axis=1, keepdims=True) & (settings.early_stopping is True)
         finished_scores += full.astype(np.float32) * _UNREACHABLE
         finished_scores += (~just_done).astype(np.float32) * _UNREACHABLE
-        merged_scores = np.concatenate([done_scores[active], finished_scores], axis=1)
+        merged_scores = np.concatenate([self.done_scores[active], finished_scores], axis=1)
         best = _top_k_indices(merged_scores, beams)
-        done_tokens[active] = np.take_along_axis(
-            np.concatenate([done_tokens[active], candidates], axis=1), best[:, :, None], axis=1
+        self.done_tokens[active] = np.take_along_axis(
+            np.concatenate([self.done_tokens[active], found.sequences], axis=1), best[:, :, None], axis=1
         )
-        done_scores[active] = np.take_along_axis(merged_scores, best, axis=1)
+        self.done_scores[active] = np.take_along_axis(merged_scores, best, axis=1)
         for target, new in (
-            (done_lengths, np.full(hits.shape, step + 1, dtype=np.int64)),
-            (is_done, just_done),
-            (ended_on_eos, on_eos),
+            (self.done_lengths, np.full(found.hits.shape, step + 1, dtype=np.int64)),
+            (self.is_done, just_done),
+            (self.ended_on_eos, found.on_eos),
         ):
             target[active] = np.take_along_axis(np.concatenate([target[active], new], axis=1), best, axis=1)
-        step += 1
 
-        going = _has_unfinished(
-            settings,
-            running_scores[active],
-            done_scores[active],
-            is_done[active],
-            hits,
-            step,
-            max_new[active],
+    def output(self, prompt: int, prefix: list[int], settings: GenerationSettings) -> PromptOutput:
+        """The prompt's `num_return_sequences` best finished hypotheses, after its decoder prefix."""
+        count = settings.num_return_sequences
+        lengths = self.done_lengths[prompt][:count].copy()
+        width = int(lengths.max())
+        sequences = np.empty((count, len(prefix) + width), dtype=np.int64)
+        sequences[:, : len(prefix)] = prefix
+        sequences[:, len(prefix) :] = self.done_tokens[prompt][:count, :width]
+        return PromptOutput(
+            sequences,
+            len(prefix),
+            lengths,
+            self.ended_on_eos[prompt][:count].copy(),
+            self.done_scores[prompt][:count].copy(),
         )
-        if not going.any():
-            break
-        keep = np.flatnonzero(going)
-        rows = (keep[:, None] * beams + next_parents[keep]).reshape(-1)
-        state, history = model.select(state, rows), history.select(rows)
-        active = active[keep]
-        fed = next_tokens[keep].reshape(-1)
-        history.append(fed)
-        logits, state = model.step(state, fed)
-
-    return [
-        _prompt_output(
-            prefixes[p], done_tokens[p], done_scores[p], done_lengths[p], ended_on_eos[p], settings
-        )
-        for p in range(n)
-    ]
 
 
 def _has_unfinished(
@@ -190,20 +272,3 @@ def _fill_value(settings: GenerationSettings) -> int:
     if not settings.eos_token_ids:
         return -1
     return settings.pad_token_id or settings.eos_token_ids[0]
-
-
-def _prompt_output(
-    prefix: list[int],
-    tokens: Ints,
-    scores: Floats,
-    lengths: Ints,
-    ended_on_eos: Bools,
-    settings: GenerationSettings,
-) -> PromptOutput:
-    count = settings.num_return_sequences
-    lengths = lengths[:count].copy()
-    width = int(lengths.max())
-    sequences = np.empty((count, len(prefix) + width), dtype=np.int64)
-    sequences[:, : len(prefix)] = prefix
-    sequences[:, len(prefix) :] = tokens[:count, :width]
-    return PromptOutput(sequences, len(prefix), lengths, ended_on_eos[:count].copy(), scores[:count].copy())

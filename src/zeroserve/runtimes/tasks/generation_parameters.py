@@ -215,9 +215,26 @@ def resolve_settings(
     if eos_override is not None:
         values["eos_token_id"] = list(eos_override)
     _check_values(values, given, limits)
+    max_length, min_length, from_request = _generated_length(
+        checkpoint, values, given, input_length=input_length, prefix_length=prefix_length
+    )
+    max_length = _bounded_max_length(
+        checkpoint, limits, max_length, input_length=input_length, from_request=from_request
+    )
+    return _settings(checkpoint, values, max_length=max_length, min_length=min_length, seed=given.get("seed"))
 
-    # generate()'s _prepare_generated_length, after TextGenerationPipeline._forward's prefix adjustment (the
-    # prefix's tokens do not count against the asked lengths).
+
+def _generated_length(
+    checkpoint: CheckpointGeneration,
+    values: Mapping[str, Any],
+    given: Mapping[str, Any],
+    *,
+    input_length: int,
+    prefix_length: int,
+) -> tuple[int, int, bool]:
+    """(max_length, min_length, whether the request set the length): generate()'s
+    _prepare_generated_length, after TextGenerationPipeline._forward's prefix adjustment (the prefix's tokens
+    do not count against the asked lengths)."""
     max_new: int | None = values["max_new_tokens"]
     max_length: int = values["max_length"]
     min_length: int = values["min_length"]
@@ -238,7 +255,19 @@ def resolve_settings(
                 max_length = min(max_length, checkpoint.max_position_embeddings)
     if values["min_new_tokens"] is not None:
         min_length = values["min_new_tokens"] + input_length
+    return max_length, min_length, from_request
 
+
+def _bounded_max_length(
+    checkpoint: CheckpointGeneration,
+    limits: Limits,
+    max_length: int,
+    *,
+    input_length: int,
+    from_request: bool,
+) -> int:
+    """generate()'s max_length, checked as generate() checks it, then never past the server's ceiling or the
+    model's positions: a length the request asked for above the ceiling is refused, a default one is cut."""
     new_tokens = max_length - input_length
     if from_request and new_tokens > limits.max_new_tokens:
         raise ClientInputError(
@@ -254,7 +283,6 @@ def resolve_settings(
             "setting "
             "`max_new_tokens`."
         )
-    # Never past the ceiling or the model's positions.
     budget = min(new_tokens, limits.max_new_tokens)
     if checkpoint.max_positions is not None:
         budget = min(budget, checkpoint.max_positions - input_length)
@@ -263,22 +291,19 @@ def resolve_settings(
             f"the input is {input_length} tokens long and fills this model's window of "
             f"{checkpoint.max_positions} tokens, leaving no room to generate"
         )
-    max_length = input_length + budget
+    return input_length + budget
 
-    eos = values["eos_token_id"]
-    eos_ids = tuple(eos) if isinstance(eos, list) else (() if eos is None else (int(eos),))
-    pad = values["pad_token_id"]
-    if pad is None and eos_ids:
-        pad = eos_ids[0]
-    start = values["decoder_start_token_id"]
-    if checkpoint.is_encoder_decoder:
-        if isinstance(start, list):
-            raise UnsupportedCheckpoint("a decoder_start_token_id per batch row is not supported")
-        start = start if start is not None else values["bos_token_id"]
-        if start is None:
-            raise ClientInputError(
-                "`decoder_start_token_id` or `bos_token_id` has to be defined for encoder-decoder generation."
-            )
+
+def _settings(
+    checkpoint: CheckpointGeneration,
+    values: Mapping[str, Any],
+    *,
+    max_length: int,
+    min_length: int,
+    seed: int | None,
+) -> GenerationSettings:
+    """The resolved values as the decoding loop reads them, with generate()'s special-token defaults."""
+    eos_ids, pad, start = _special_tokens(checkpoint, values)
     bad_words = values["bad_words_ids"] or ()
     return GenerationSettings(
         max_length=max_length,
@@ -302,8 +327,30 @@ def resolve_settings(
         forced_bos_token_id=values["forced_bos_token_id"],
         forced_eos_token_id=values["forced_eos_token_id"],
         bad_words_ids=tuple(tuple(int(i) for i in words) for words in bad_words),
-        seed=given.get("seed"),
+        seed=seed,
     )
+
+
+def _special_tokens(
+    checkpoint: CheckpointGeneration, values: Mapping[str, Any]
+) -> tuple[tuple[int, ...], int | None, int | None]:
+    """(eos ids, pad id, decoder start id) as generate()'s _prepare_special_tokens defaults them: pad falls
+    back to the first eos, an encoder-decoder's start token to bos."""
+    eos = values["eos_token_id"]
+    eos_ids = tuple(eos) if isinstance(eos, list) else (() if eos is None else (int(eos),))
+    pad = values["pad_token_id"]
+    if pad is None and eos_ids:
+        pad = eos_ids[0]
+    start = values["decoder_start_token_id"]
+    if checkpoint.is_encoder_decoder:
+        if isinstance(start, list):
+            raise UnsupportedCheckpoint("a decoder_start_token_id per batch row is not supported")
+        start = start if start is not None else values["bos_token_id"]
+        if start is None:
+            raise ClientInputError(
+                "`decoder_start_token_id` or `bos_token_id` has to be defined for encoder-decoder generation."
+            )
+    return eos_ids, pad, start
 
 
 def _check_values(values: Mapping[str, Any], given: Mapping[str, Any], limits: Limits) -> None:

@@ -16,7 +16,13 @@ from typing import Any
 from zeroserve.runtimes.base import ClientInputError
 from zeroserve.runtimes.generation.settings import GenerationSettings
 from zeroserve.runtimes.tasks.detokenize import IncrementalDetokenizer
-from zeroserve.runtimes.tasks.generation_parameters import CheckpointGeneration, Limits
+from zeroserve.runtimes.tasks.generation_parameters import (
+    GENERATE_PARAMETERS,
+    CheckpointGeneration,
+    Limits,
+    check_generate_parameter,
+    unknown_parameter,
+)
 from zeroserve.runtimes.tasks.generative_tokenizer import GenerativeTokenizer
 
 # For each job, its sequences of new token ids.
@@ -83,6 +89,18 @@ def check_truncation(value: Any) -> Any:
     if isinstance(value, str) and value in {"longest_first", "only_first", "only_second", "do_not_truncate"}:
         return value
     raise ClientInputError("parameter `truncation` must be true, false or a truncation strategy name")
+
+
+def checked_generate_kwargs(parameters: Mapping[str, Any], accepted: frozenset[str]) -> dict[str, Any]:
+    """The request's generate() parameters, type-checked; a parameter neither generate() nor the task
+    (`accepted`) takes is refused."""
+    generate_kwargs = {}
+    for name, value in parameters.items():
+        if name in GENERATE_PARAMETERS:
+            generate_kwargs[name] = check_generate_parameter(name, value)
+        elif name not in accepted:
+            raise unknown_parameter(name)
+    return generate_kwargs
 
 
 def bool_parameter(parameters: Mapping[str, Any], name: str) -> bool | None:

@@ -14,17 +14,13 @@ tokenizers with language codes (MBart, M2M100, NLLB), which zeroserve does not s
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from zeroserve.runtimes import task_names as t
 from zeroserve.runtimes.base import ClientInputError
 from zeroserve.runtimes.tasks.detokenize import IncrementalDetokenizer
-from zeroserve.runtimes.tasks.generation_parameters import (
-    GENERATE_PARAMETERS,
-    check_generate_parameter,
-    resolve_settings,
-    unknown_parameter,
-)
+from zeroserve.runtimes.tasks.generation_parameters import resolve_settings
 from zeroserve.runtimes.tasks.generation_plan import (
     Generated,
     GenerationContext,
@@ -33,9 +29,11 @@ from zeroserve.runtimes.tasks.generation_plan import (
     bool_parameter,
     check_truncation,
     check_window,
+    checked_generate_kwargs,
     pad_sequences,
     truncation_length,
 )
+from zeroserve.runtimes.tasks.generative_tokenizer import GenerativeTokenizer
 from zeroserve.runtimes.tasks.plan import PIPELINE_PARAMETERS, WARM_UP_TEXT
 
 _OWN_PARAMETERS = frozenset(
@@ -63,12 +61,7 @@ class Text2TextGeneration:
         return WARM_UP_TEXT, {"max_new_tokens": 1}
 
     def plan(self, inputs: Any, parameters: Mapping[str, Any]) -> GenerationPlan:
-        generate_kwargs = {}
-        for name, value in parameters.items():
-            if name in GENERATE_PARAMETERS:
-                generate_kwargs[name] = check_generate_parameter(name, value)
-            elif name not in self.accepted:
-                raise unknown_parameter(name)
+        generate_kwargs = checked_generate_kwargs(parameters, self.accepted)
         for name in _TRANSLATION_PARAMETERS & set(parameters):
             if not isinstance(parameters[name], str | None):
                 raise ClientInputError(f"parameter `{name}` must be a string")
@@ -79,22 +72,13 @@ class Text2TextGeneration:
         truncation = check_truncation(parameters.get("truncation"))
         texts, batched = self._parse_inputs(inputs)
 
-        context, tokenizer = self.context, self.context.tokenizer
-        eos_override = None
-        stop = parameters.get("stop_sequence")
-        if stop is not None:
-            if not isinstance(stop, str):
-                raise ClientInputError("parameter `stop_sequence` must be a string")
-            stop_ids = tokenizer.encode(stop, add_special_tokens=False)
-            if not stop_ids:
-                raise ClientInputError("parameter `stop_sequence` is no token at all")
-            # Only its first token stops generation, as the pipeline warns.
-            eos_override = (stop_ids[0],)
+        context = self.context
+        eos_override = _stop_token(context.tokenizer, parameters.get("stop_sequence"))
         limit = truncation_length(context, truncation, None)
         prefix = context.checkpoint.prefix or ""
         jobs = []
         for text in texts:
-            ids = tuple(tokenizer.encode(prefix + text, max_length=limit))
+            ids = tuple(context.tokenizer.encode(prefix + text, max_length=limit))
             check_window(context, ids)
             settings = resolve_settings(
                 context.checkpoint,
@@ -104,41 +88,8 @@ class Text2TextGeneration:
                 eos_override=eos_override,
             )
             jobs.append(GenerationJob(prompt_ids=ids, settings=settings))
-
-        def output_ids(job: GenerationJob, new_ids: Sequence[int]) -> list[int]:
-            # generate() returns the decoder's start token first.
-            start = job.settings.decoder_start_token_id
-            return [*([] if start is None else [start]), *new_ids]
-
-        def finish(generated: Generated) -> Any:
-            answers: list[list[dict[str, Any]]] = []
-            for job, sequences in zip(jobs, generated, strict=True):
-                rows = pad_sequences([output_ids(job, new) for new in sequences], job.settings.pad_token_id)
-                if tensors:
-                    answers.append([{f"{self.return_name}_token_ids": list(row)} for row in rows])
-                else:
-                    answers.append(
-                        [
-                            {
-                                f"{self.return_name}_text": tokenizer.decode(
-                                    row, clean_up_tokenization_spaces=clean_up
-                                )
-                            }
-                            for row in rows
-                        ]
-                    )
-            if not batched:
-                return answers[0]
-            return [a[0] for a in answers] if all(len(a) == 1 for a in answers) else answers
-
-        def detokenizer(index: int) -> IncrementalDetokenizer:
-            job = jobs[index]
-            return IncrementalDetokenizer(
-                lambda ids: tokenizer.decode(output_ids(job, ids), clean_up_tokenization_spaces=clean_up),
-                clean_up=clean_up,
-            )
-
-        return GenerationPlan(jobs=jobs, finish=finish, detokenizer=detokenizer)
+        answers = _Answers(jobs, context.tokenizer, self.return_name, tensors, clean_up, batched)
+        return GenerationPlan(jobs=jobs, finish=answers.finish, detokenizer=answers.detokenizer)
 
     def _parse_inputs(self, inputs: Any) -> tuple[list[str], bool]:
         if isinstance(inputs, str):
@@ -148,3 +99,54 @@ class Text2TextGeneration:
         raise ClientInputError(
             f"the {self.pipeline_task} `inputs` must be a string or a non-empty list of strings"
         )
+
+
+def _stop_token(tokenizer: GenerativeTokenizer, stop: Any) -> tuple[int] | None:
+    """The eos ids that `stop_sequence` puts in place of the checkpoint's: only its first token stops
+    generation, as the pipeline warns."""
+    if stop is None:
+        return None
+    if not isinstance(stop, str):
+        raise ClientInputError("parameter `stop_sequence` must be a string")
+    stop_ids = tokenizer.encode(stop, add_special_tokens=False)
+    if not stop_ids:
+        raise ClientInputError("parameter `stop_sequence` is no token at all")
+    return (stop_ids[0],)
+
+
+@dataclass(frozen=True)
+class _Answers:
+    """Generated ids back into the pipeline's answer: one record per sequence, `{return_name}_text` (or
+    `_token_ids` for return_tensors), one list per input, flattened when every input has one record."""
+
+    jobs: list[GenerationJob]
+    tokenizer: GenerativeTokenizer
+    return_name: str
+    tensors: bool
+    clean_up: bool
+    batched: bool
+
+    def finish(self, generated: Generated) -> Any:
+        answers: list[list[dict[str, Any]]] = []
+        for job, sequences in zip(self.jobs, generated, strict=True):
+            rows = pad_sequences([_output_ids(job, new) for new in sequences], job.settings.pad_token_id)
+            if self.tensors:
+                answers.append([{f"{self.return_name}_token_ids": list(row)} for row in rows])
+            else:
+                answers.append([{f"{self.return_name}_text": self._decode(row)} for row in rows])
+        if not self.batched:
+            return answers[0]
+        return [a[0] for a in answers] if all(len(a) == 1 for a in answers) else answers
+
+    def detokenizer(self, index: int) -> IncrementalDetokenizer:
+        job = self.jobs[index]
+        return IncrementalDetokenizer(lambda ids: self._decode(_output_ids(job, ids)), clean_up=self.clean_up)
+
+    def _decode(self, ids: Sequence[int]) -> str:
+        return self.tokenizer.decode(ids, clean_up_tokenization_spaces=self.clean_up)
+
+
+def _output_ids(job: GenerationJob, new_ids: Sequence[int]) -> list[int]:
+    """generate()'s output row: the decoder's start token first."""
+    start = job.settings.decoder_start_token_id
+    return [*([] if start is None else [start]), *new_ids]

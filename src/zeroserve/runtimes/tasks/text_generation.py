@@ -20,12 +20,7 @@ from zeroserve.runtimes import task_names as t
 from zeroserve.runtimes.base import ClientInputError
 from zeroserve.runtimes.tasks.chat_template import pick_template, render_chat
 from zeroserve.runtimes.tasks.detokenize import IncrementalDetokenizer
-from zeroserve.runtimes.tasks.generation_parameters import (
-    GENERATE_PARAMETERS,
-    check_generate_parameter,
-    resolve_settings,
-    unknown_parameter,
-)
+from zeroserve.runtimes.tasks.generation_parameters import resolve_settings
 from zeroserve.runtimes.tasks.generation_plan import (
     Generated,
     GenerationContext,
@@ -34,9 +29,11 @@ from zeroserve.runtimes.tasks.generation_plan import (
     bool_parameter,
     check_truncation,
     check_window,
+    checked_generate_kwargs,
     pad_sequences,
     truncation_length,
 )
+from zeroserve.runtimes.tasks.generative_tokenizer import GenerativeTokenizer
 from zeroserve.runtimes.tasks.plan import PIPELINE_PARAMETERS, WARM_UP_TEXT
 
 _OWN_PARAMETERS = frozenset(
@@ -68,12 +65,7 @@ class TextGeneration:
         return WARM_UP_TEXT, {"max_new_tokens": 1}
 
     def plan(self, inputs: Any, parameters: Mapping[str, Any]) -> GenerationPlan:
-        generate_kwargs = {}
-        for name, value in parameters.items():
-            if name in GENERATE_PARAMETERS:
-                generate_kwargs[name] = check_generate_parameter(name, value)
-            elif name not in _OWN_PARAMETERS and name not in PIPELINE_PARAMETERS:
-                raise unknown_parameter(name)
+        generate_kwargs = checked_generate_kwargs(parameters, _OWN_PARAMETERS | PIPELINE_PARAMETERS)
         return_type = _return_type(parameters)
         clean_up = bool_parameter(parameters, "clean_up_tokenization_spaces")
         clean_up = True if clean_up is None else clean_up
@@ -85,12 +77,7 @@ class TextGeneration:
         items, batched = _parse_inputs(inputs)
 
         tokenizer, checkpoint = self.context.tokenizer, self.context.checkpoint
-        eos_override = None
-        stop = parameters.get("stop_sequence")
-        if stop is not None:
-            if not isinstance(stop, str):
-                raise ClientInputError("parameter `stop_sequence` must be a string")
-            eos_override = tuple(tokenizer.encode(stop, add_special_tokens=False))
+        eos_override = _stop_ids(tokenizer, parameters.get("stop_sequence"))
         prefix = checkpoint.prefix or ""
         prefix_length = len(tokenizer.encode(prefix, add_special_tokens=bool(add_special))) if prefix else 0
         limit = truncation_length(self.context, truncation, generate_kwargs.get("max_length"))
@@ -108,44 +95,8 @@ class TextGeneration:
                 prefix_length=prefix_length,
             )
             jobs.append(GenerationJob(prompt_ids=prompt.ids, settings=settings))
-
-        def new_text(index: int, new_ids: Sequence[int]) -> str:
-            prompt = prompts[index]
-            text = tokenizer.decode([*prompt.ids, *new_ids], clean_up_tokenization_spaces=clean_up)
-            start = (
-                0
-                if prompt.empty
-                else len(tokenizer.decode(prompt.ids, clean_up_tokenization_spaces=clean_up))
-            )
-            return text[start:]
-
-        def finish(generated: Generated) -> Any:
-            answers = []
-            for index, (prompt, job) in enumerate(zip(prompts, jobs, strict=True)):
-                rows = pad_sequences(
-                    [[*prompt.ids, *new] for new in generated[index]], job.settings.pad_token_id
-                )
-                n = len(prompt.ids)
-                answers.append(
-                    [
-                        _record(
-                            prompt,
-                            row,
-                            "" if tensors else new_text(index, row[n:]),
-                            return_type,
-                            continue_final,
-                        )
-                        for row in rows
-                    ]
-                )
-            return answers if batched else answers[0]
-
-        tensors = return_type == ReturnType.TENSORS
-        return GenerationPlan(
-            jobs=jobs,
-            finish=finish,
-            detokenizer=lambda i: IncrementalDetokenizer(lambda ids: new_text(i, ids), clean_up=clean_up),
-        )
+        answers = _Answers(prompts, jobs, tokenizer, return_type, clean_up, continue_final, batched)
+        return GenerationPlan(jobs=jobs, finish=answers.finish, detokenizer=answers.detokenizer)
 
     def _prompt(
         self,
@@ -176,6 +127,62 @@ class TextGeneration:
         )
         ids = tokenizer.encode(rendered, add_special_tokens=False, max_length=limit)
         return _Prompt(text=None, messages=item, ids=tuple(ids))
+
+
+def _stop_ids(tokenizer: GenerativeTokenizer, stop: Any) -> tuple[int, ...] | None:
+    """The eos ids that `stop_sequence` puts in place of the checkpoint's: all of its tokens."""
+    if stop is None:
+        return None
+    if not isinstance(stop, str):
+        raise ClientInputError("parameter `stop_sequence` must be a string")
+    return tuple(tokenizer.encode(stop, add_special_tokens=False))
+
+
+@dataclass(frozen=True)
+class _Answers:
+    """Generated ids back into TextGenerationPipeline's answer: one record per sequence, a list per input."""
+
+    prompts: list[_Prompt]
+    jobs: list[GenerationJob]
+    tokenizer: GenerativeTokenizer
+    return_type: ReturnType
+    clean_up: bool
+    continue_final: bool | None
+    batched: bool
+
+    def new_text(self, index: int, new_ids: Sequence[int]) -> str:
+        """The pipeline's new text: the decoded whole, less as many characters as the decoded prompt has."""
+        prompt = self.prompts[index]
+        text = self.tokenizer.decode([*prompt.ids, *new_ids], clean_up_tokenization_spaces=self.clean_up)
+        start = (
+            0
+            if prompt.empty
+            else len(self.tokenizer.decode(prompt.ids, clean_up_tokenization_spaces=self.clean_up))
+        )
+        return text[start:]
+
+    def finish(self, generated: Generated) -> Any:
+        tensors = self.return_type == ReturnType.TENSORS
+        answers = []
+        for index, (prompt, job) in enumerate(zip(self.prompts, self.jobs, strict=True)):
+            rows = pad_sequences([[*prompt.ids, *new] for new in generated[index]], job.settings.pad_token_id)
+            n = len(prompt.ids)
+            answers.append(
+                [
+                    _record(
+                        prompt,
+                        row,
+                        "" if tensors else self.new_text(index, row[n:]),
+                        self.return_type,
+                        self.continue_final,
+                    )
+                    for row in rows
+                ]
+            )
+        return answers if self.batched else answers[0]
+
+    def detokenizer(self, index: int) -> IncrementalDetokenizer:
+        return IncrementalDetokenizer(lambda ids: self.new_text(index, ids), clean_up=self.clean_up)
 
 
 def _record(
