@@ -144,30 +144,12 @@ def _export_decoder_only(model: Any, out_dir: Path) -> GenerativeGraphs:
 def _export_seq2seq(model: Any, out_dir: Path) -> GenerativeGraphs:
     import torch
 
-    from zeroserve.conversion.generative.wrappers import CrossAttentionKeys, Seq2SeqDecoderStep
+    from zeroserve.conversion.generative.wrappers import Seq2SeqDecoderStep
 
-    batch, source = 2, 5
-    input_ids = (torch.arange(batch * source).reshape(batch, source) % 50 + 3).to(torch.int64)
-    attention_mask = torch.ones(batch, source, dtype=torch.int64)
-    attention_mask[1, 3:] = 0
-    encoder = CrossAttentionKeys(model)
-    cross_tensors = encoder(input_ids, attention_mask)
+    attention_mask, cross_tensors, encoder_inputs = _export_cross_attention_encoder(model, out_dir)
     num_layers = len(cross_tensors) // 2
-    _, heads, _, head_dim = cross_tensors[0].shape
+    batch, heads, _, head_dim = cross_tensors[0].shape
     cross = past_names(num_layers, "cross")
-    encoder_inputs = ["input_ids", "attention_mask"]
-    _trace(
-        encoder,
-        (input_ids, attention_mask),
-        out_dir / ENCODER_FILE,
-        encoder_inputs,
-        cross,
-        {
-            "input_ids": {0: "batch", 1: "source"},
-            "attention_mask": {0: "batch", 1: "source"},
-            **{name: {0: "batch", 2: "source"} for name in cross},
-        },
-    )
     past, present = past_names(num_layers, "past"), past_names(num_layers, "present")
     decoder_inputs = ["decoder_input_ids", "encoder_attention_mask", *past, *cross]
     outputs = ["logits", *present]
@@ -206,6 +188,36 @@ def _export_seq2seq(model: Any, out_dir: Path) -> GenerativeGraphs:
         decoder=GraphFile(DECODER_FILE, tuple(decoder_inputs), tuple(outputs)),
         encoder=GraphFile(ENCODER_FILE, tuple(encoder_inputs), tuple(cross)),
     )
+
+
+def _export_cross_attention_encoder(model: Any, out_dir: Path) -> tuple[Any, tuple[Any, ...], list[str]]:
+    """encoder.onnx: the source in, every decoder layer's cross-attention key and value out (computed once
+    per request). Returns the sample's attention mask and outputs, which the decoder's trace reuses."""
+    import torch
+
+    from zeroserve.conversion.generative.wrappers import CrossAttentionKeys
+
+    batch, source = 2, 5
+    input_ids = (torch.arange(batch * source).reshape(batch, source) % 50 + 3).to(torch.int64)
+    attention_mask = torch.ones(batch, source, dtype=torch.int64)
+    attention_mask[1, 3:] = 0
+    encoder = CrossAttentionKeys(model)
+    cross_tensors = encoder(input_ids, attention_mask)
+    cross = past_names(len(cross_tensors) // 2, "cross")
+    encoder_inputs = ["input_ids", "attention_mask"]
+    _trace(
+        encoder,
+        (input_ids, attention_mask),
+        out_dir / ENCODER_FILE,
+        encoder_inputs,
+        cross,
+        {
+            "input_ids": {0: "batch", 1: "source"},
+            "attention_mask": {0: "batch", 1: "source"},
+            **{name: {0: "batch", 2: "source"} for name in cross},
+        },
+    )
+    return attention_mask, tuple(cross_tensors), encoder_inputs
 
 
 def _decoder_only_feeds(
