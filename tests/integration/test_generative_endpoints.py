@@ -218,6 +218,24 @@ def test_openai_chat_at_temperature_zero_is_the_toolkit_chats_new_text_whole_and
     assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == 8
 
 
+def test_a_messages_body_answers_the_toolkit_chats_new_text_whole_and_streamed(
+    gen_server: ServerProcess, llama: str, llama_here: Handler
+) -> None:
+    [toolkit] = answer_here(llama_here, {"inputs": CHAT, "parameters": {"max_new_tokens": 8}})
+    expected = toolkit["generated_text"][-1]["content"]
+    body = {"messages": CHAT, "max_tokens": 8, "temperature": 0}
+    whole = invoke_json(gen_server.runtime(), llama, body)
+    assert whole["object"] == "chat.completion" and whole["choices"][0]["message"]["content"] == expected
+    answer = gen_server.runtime().invoke_endpoint_with_response_stream(
+        EndpointName=llama, Body=json.dumps({**body, "stream": True}), ContentType="application/json"
+    )
+    text = b"".join(event["PayloadPart"]["Bytes"] for event in answer["Body"]).decode()
+    assert text.endswith("data:[DONE]\n\n")
+    chunks = [json.loads(e.removeprefix("data:")) for e in text.strip().split("\n\n")[:-1]]
+    assert {chunk["object"] for chunk in chunks} == {"chat.completion.chunk"}
+    assert "".join(c["choices"][0]["delta"].get("content", "") for c in chunks if c["choices"]) == expected
+
+
 def test_openai_completion_at_temperature_zero_is_the_toolkit_answers_new_text(
     gen_server: ServerProcess, llama: str, t5: str, llama_here: Handler, t5_here: Handler
 ) -> None:
