@@ -169,13 +169,16 @@ _AUTH_ERRORS = (errors.MissingAuthentication, errors.UnrecognizedClient)
 def error_status(exc: BaseException) -> int:
     """The HTTP status an OpenAI client expects: 401 for a missing or wrong key, 404 for an unknown model and
     429 when throttled, which the client backs off and retries (SageMaker says 403, 400 and 400 there);
-    otherwise the status SageMaker's runtime answers with."""
+    400 for a request the model refused as bad input (SageMaker's 424 would make the client raise a bare
+    APIStatusError rather than BadRequestError); otherwise the status SageMaker's runtime answers with."""
     if isinstance(exc, _AUTH_ERRORS):
         return 401
     if isinstance(exc, errors.ResourceNotFound):
         return 404
     if isinstance(exc, errors.Throttled):
         return 429
+    if isinstance(exc, errors.ModelError) and exc.original_status == 400:
+        return 400
     return rule_for(exc).status
 
 

@@ -10,6 +10,7 @@ of different prompts would change nothing in the answers only if every row stopp
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from zeroserve.runtimes import codec
 from zeroserve.runtimes.base import (
@@ -28,6 +29,7 @@ from zeroserve.runtimes.generation.model import NextTokenModel
 from zeroserve.runtimes.generation.outputs import PromptOutput
 from zeroserve.runtimes.tasks.generation_plan import GenerationJob, GenerationPlan
 from zeroserve.runtimes.tasks.generative import GenerativeTask
+from zeroserve.runtimes.tasks.text2text import Text2TextGeneration
 
 
 class GenerativeModelHandler:
@@ -50,6 +52,7 @@ class GenerativeModelHandler:
             inputs, parameters = codec.split_request(
                 codec.decode_body(invocation.body, invocation.content_type)
             )
+            self._refuse_chat(inputs)
             plan = self.task.plan(inputs, parameters)
             outputs = self._run(plan)
             generated = [
@@ -59,12 +62,22 @@ class GenerativeModelHandler:
         except Exception as exc:
             return as_model_server_error(exc)
 
+    def _refuse_chat(self, inputs: Any) -> None:
+        """Chat messages (the chat routes send nothing else) for a text2text model: its task would refuse
+        them as a malformed `inputs`, which says nothing about why to someone who sent a chat."""
+        if isinstance(self.task, Text2TextGeneration) and _is_chat(inputs):
+            raise ClientInputError(
+                f"this is a {self.task.context.task} model, which takes text, not chat messages: a chat "
+                "needs a text-generation model whose tokenizer has a chat template; send `inputs` as text"
+            )
+
     def _run(self, plan: GenerationPlan) -> list[PromptOutput]:
         return [decode.generate(self.model, [job.prompt_ids], job.settings)[0] for job in plan.jobs]
 
     def generate(self, invocation: Invocation, on_token: TokenSink | None = None) -> Generation:
         inputs, parameters = codec.split_request(codec.decode_body(invocation.body, invocation.content_type))
         stopping = parameters.get("stop_sequence") is not None
+        self._refuse_chat(inputs)
         plan = self.task.plan(inputs, parameters)
         if on_token is not None:
             if len(plan.jobs) != 1 or plan.jobs[0].settings.num_return_sequences != 1:
@@ -113,6 +126,14 @@ class GenerativeModelHandler:
                 break
         sequence = GeneratedSequence(detokenizer.text, reason, count)
         return Generation([sequence], len(job.prompt_ids), job.settings.seed)
+
+
+def _is_chat(inputs: Any) -> bool:
+    """A chat ({role, content} dicts) or a list of chats."""
+    if not isinstance(inputs, list) or not inputs:
+        return False
+    first = inputs[0]
+    return isinstance(first, dict) or (isinstance(first, list) and bool(first) and isinstance(first[0], dict))
 
 
 def _finish_reason(ended_on_eos: bool, stopping: bool) -> FinishReason:
