@@ -45,6 +45,8 @@ class Settings:
     invocation_timeout_s: float = 60.0
     # The ceiling on a streamed generation's whole life (InvokeEndpointWithResponseStream, stream=true).
     stream_timeout_s: float = 600.0
+    # The most new tokens one generation may ask for (workers read the same variable: runtimes/loader.py).
+    max_new_tokens: int = 1024
     # Requests beyond MaxConcurrency that may wait for a slot before ThrottlingException.
     queue_per_endpoint: int = 0
     # Threads each worker's runtime may use (intra-op).

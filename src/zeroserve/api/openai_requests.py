@@ -233,8 +233,16 @@ def _max_new_tokens(payload: dict[str, Any], limit: int | None) -> int | None:
     given = {
         name: value
         for name in ("max_tokens", "max_completion_tokens")
-        if (value := _integer(payload, name, 1, limit)) is not None
+        if (value := _integer(payload, name, 1)) is not None
     }
+    for name, value in given.items():
+        if limit is not None and value > limit:
+            raise OpenAIRequestError(
+                f"{name} must be at most {limit}, this server's ceiling (ZEROSERVE_MAX_NEW_TOKENS); "
+                f"got {value}.",
+                param=name,
+                code="invalid_value",
+            )
     if len(set(given.values())) > 1:
         raise OpenAIRequestError(
             "max_tokens and max_completion_tokens disagree; send one of them.", param="max_tokens"

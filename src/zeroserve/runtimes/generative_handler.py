@@ -83,9 +83,7 @@ class GenerativeModelHandler:
             if len(plan.jobs) != 1 or plan.jobs[0].settings.num_return_sequences != 1:
                 raise ClientInputError("a stream generates one sequence for one input")
             if plan.jobs[0].settings.num_beams > 1:
-                raise ClientInputError(
-                    "beam search cannot stream: send num_beams 1, or invoke without a stream"
-                )
+                return self._stream_beams(plan, plan.jobs[0], on_token, stopping)
             return self._stream(plan, plan.jobs[0], on_token, stopping)
         sequences = []
         for index, output in enumerate(self._run(plan)):
@@ -125,6 +123,27 @@ class GenerativeModelHandler:
             if not on_token(event) or finished:
                 break
         sequence = GeneratedSequence(detokenizer.text, reason, count)
+        return Generation([sequence], len(job.prompt_ids), job.settings.seed)
+
+
+    def _stream_beams(
+        self, plan: GenerationPlan, job: GenerationJob, on_token: TokenSink, stopping: bool
+    ) -> Generation:
+        """Beam search knows its answer only at the end (a model whose generation config asks for beams, as
+        T5's summarization does): the stream carries the same answer as a plain invocation, its tokens sent
+        together once it is found, rather than a greedy answer that would differ."""
+        (output,) = decode.generate(self.model, [job.prompt_ids], job.settings)
+        tokens = output.generated(0)
+        detokenizer = plan.detokenizer(0)
+        for index, token in enumerate(tokens, start=1):
+            text = detokenizer.add(token)
+            if index == len(tokens):
+                text += detokenizer.finish()
+            event = GeneratedToken(index, token, text, None, self._tokenizer.is_special(token))
+            if not on_token(event):
+                break
+        reason = _finish_reason(bool(output.ended_on_eos[0]), stopping)
+        sequence = GeneratedSequence(detokenizer.text, reason, len(tokens))
         return Generation([sequence], len(job.prompt_ids), job.settings.seed)
 
 
