@@ -64,9 +64,7 @@ WORKER_GONE = frozenset({WorkerEventKind.STOPPED, WorkerEventKind.CRASHED, Worke
 class WorkerEvent:
     endpoint: str
     variant: str
-    # A WorkerEventKind member or its value, checked when the event is made: the scheduler still names kinds
-    # as strings and hands them on through helpers typed `str`.
-    kind: str
+    kind: WorkerEventKind
     setup_ms: float = 0.0
     rss_mb: float = 0.0
     reason: str = ""

@@ -19,7 +19,7 @@ from dataclasses import replace
 from typing import cast
 
 from zeroserve import error_messages as messages
-from zeroserve.metrics.events import NullObserver, Observer, WorkerEvent
+from zeroserve.metrics.events import NullObserver, Observer, WorkerEvent, WorkerEventKind
 from zeroserve.scheduler import autoscaler, placement
 from zeroserve.scheduler.clock import Clock, EarliestTimer, LoopClock, wait_until
 from zeroserve.scheduler.deployment import VariantDeployment
@@ -127,7 +127,7 @@ class Pool:
         node.leave()
         for variant in list(self.variants.values()):
             for slot in [s for s in variant.workers.values() if s.node_id == node_id]:
-                self._stop(slot, "crashed", reason=reason, kill=True)
+                self._stop(slot, WorkerEventKind.CRASHED, reason=reason, kill=True)
         self._fill_floors()
 
     # --- registry ------------------------------------------------------------------------------
@@ -156,7 +156,7 @@ class Pool:
         if self.templates is not None:
             self.templates.forget_variant(variant.key)
         for slot in variant.retire():
-            self._gone(slot, "stopped", reason="", kill=False)
+            self._gone(slot, WorkerEventKind.STOPPED, reason="", kill=False)
 
     def _fill_floor(self, variant: VariantPool) -> None:
         for _ in range(autoscaler.workers_below_floor(variant.scaling, variant.views(), variant.starting)):
@@ -270,14 +270,19 @@ class Pool:
             return
         variant.spawn_failed(str(exc))
         d = variant.deployment
-        self.observer.worker(WorkerEvent(d.endpoint, d.variant, "failed", reason=str(exc)))
+        self.observer.worker(WorkerEvent(d.endpoint, d.variant, WorkerEventKind.FAILED, reason=str(exc)))
 
     def _started(self, slot: WorkerSlot, ready: Header) -> None:
         d = slot.variant.deployment
         setup_ms = float(ready.get("setup_ms", 0.0))
         self.observer.worker(
             WorkerEvent(
-                d.endpoint, d.variant, "started", setup_ms=setup_ms, rss_mb=slot.rss_mb, memory_mb=d.memory_mb
+                d.endpoint,
+                d.variant,
+                WorkerEventKind.STARTED,
+                setup_ms=setup_ms,
+                rss_mb=slot.rss_mb,
+                memory_mb=d.memory_mb,
             )
         )
         self._scale_in_timer.schedule(slot.last_used_s + self.idle_timeout_s)
@@ -298,7 +303,7 @@ class Pool:
         for evicted in chosen.evictions:
             slot = self._find(evicted)
             if slot is not None:
-                self._stop(slot, "stopped", reason="evicted for memory")
+                self._stop(slot, WorkerEventKind.STOPPED, reason="evicted for memory")
         return node if node.reserve(worker_id, memory_mb, worker_of=variant.key) else None
 
     def _node_views(self, variant: VariantPool) -> list[placement.NodeView]:
@@ -331,14 +336,14 @@ class Pool:
 
     # --- stopping workers ----------------------------------------------------------------------
 
-    def _stop(self, slot: WorkerSlot, kind: str, reason: str = "", kill: bool = False) -> bool:
+    def _stop(self, slot: WorkerSlot, kind: WorkerEventKind, reason: str = "", kill: bool = False) -> bool:
         """Take the worker out of its variant and let it go; False if it was already gone."""
         if slot.variant.remove(slot.worker_id) is None:
             return False
         self._gone(slot, kind, reason, kill)
         return True
 
-    def _gone(self, slot: WorkerSlot, kind: str, reason: str, kill: bool) -> None:
+    def _gone(self, slot: WorkerSlot, kind: WorkerEventKind, reason: str, kill: bool) -> None:
         node = self.nodes.get(slot.node_id)
         if node is not None:
             node.release(slot.worker_id)
@@ -349,7 +354,7 @@ class Pool:
         d = slot.variant.deployment
         self.observer.worker(WorkerEvent(d.endpoint, d.variant, kind, rss_mb=slot.rss_mb, reason=reason))
 
-    def kill(self, slot: WorkerSlot, kind: str, reason: str) -> None:
+    def kill(self, slot: WorkerSlot, kind: WorkerEventKind, reason: str) -> None:
         """For a worker that must not finish what it is doing (over its memory, past its timeout)."""
         if self._stop(slot, kind, reason, kill=True) and not slot.variant.retired:
             self._fill_floor(slot.variant)
@@ -362,7 +367,7 @@ class Pool:
             # A remote worker dying is often the first sign of its machine going: place nothing there
             # until the node is heard from again (cluster/cluster.py pings it every poll).
             node.suspect(self.clock.now())
-        if self._stop(slot, "crashed", reason="worker exited unexpectedly"):
+        if self._stop(slot, WorkerEventKind.CRASHED, reason="worker exited unexpectedly"):
             log.warning("worker %s of %s exited unexpectedly", slot.worker_id, slot.variant.key)
             if not slot.variant.retired:
                 self._fill_floor(slot.variant)
@@ -376,7 +381,7 @@ class Pool:
             if not variant.workers:
                 continue
             for worker_id in autoscaler.idle_workers_to_stop(variant.scaling, variant.views(), now):
-                self._stop(variant.workers[worker_id], "stopped", reason="idle")
+                self._stop(variant.workers[worker_id], WorkerEventKind.STOPPED, reason="idle")
             when = autoscaler.next_scale_in_check_s(variant.scaling, variant.views())
             if when is not None:
                 next_check = when if next_check is None else min(next_check, when)

@@ -17,7 +17,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from dataclasses import dataclass
 
 from zeroserve import error_messages as messages
-from zeroserve.metrics.events import NullObserver, Observer
+from zeroserve.metrics.events import NullObserver, Observer, WorkerEventKind
 from zeroserve.runtimes.base import GeneratedToken, Generation, Invocation
 from zeroserve.scheduler.admission import AdmissionGate
 from zeroserve.scheduler.clock import wait_until
@@ -242,7 +242,7 @@ class Router:
             try:
                 reply = await self._send(slot, invocation, arrived, generate)
             except WorkerGone:
-                self.pool.kill(slot, "crashed", "worker exited while handling a request")
+                self.pool.kill(slot, WorkerEventKind.CRASHED, "worker exited while handling a request")
                 if attempt == 2:
                     raise messages.worker_exited() from None
                 continue  # inference is idempotent: retry once on a fresh worker
@@ -257,7 +257,8 @@ class Router:
         """The worker's reply as a result, or the error it stands for (a worker over its memory goes)."""
         deployment = slot.variant.deployment
         if reply.rss_mb > deployment.memory_mb:
-            self.pool.kill(slot, "killed_memory", f"RSS {reply.rss_mb:.0f} MB > {deployment.memory_mb} MB")
+            reason = f"RSS {reply.rss_mb:.0f} MB > {deployment.memory_mb} MB"
+            self.pool.kill(slot, WorkerEventKind.KILLED_MEMORY, reason)
             raise messages.over_memory(reply.rss_mb, deployment.memory_mb)
         if reply.status == "ok":
             return InvocationResult(reply.body, reply.content_type, deployment.variant)
@@ -298,7 +299,7 @@ class Router:
                             break
                         if not await wait_until(self.clock, call.ready(), deadline):
                             # Past the ceiling: the worker goes, as a stuck forward pass would.
-                            self.pool.kill(slot, "crashed", "stream timed out")
+                            self.pool.kill(slot, WorkerEventKind.CRASHED, "stream timed out")
                             stream = self.log_stream(slot.variant.deployment.endpoint)
                             raise messages.invocation_timed_out(self.stream_timeout_s, stream)
                         continue
@@ -307,7 +308,7 @@ class Router:
                         yield token
                 reply = call.reply.result()
             except WorkerGone:
-                self.pool.kill(slot, "crashed", "worker exited while handling a request")
+                self.pool.kill(slot, WorkerEventKind.CRASHED, "worker exited while handling a request")
                 if attempt == 2 or trace.tokens_generated:
                     raise messages.worker_exited() from None
                 continue  # nothing was sent to the client yet: retry once on a fresh worker
@@ -338,7 +339,7 @@ class Router:
         if answered:
             return reply.result()
         # A forward pass cannot be interrupted: the stuck worker goes, a fresh one takes its place.
-        self.pool.kill(slot, "crashed", "invocation timed out")
+        self.pool.kill(slot, WorkerEventKind.CRASHED, "invocation timed out")
         stream = self.log_stream(slot.variant.deployment.endpoint)
         raise messages.invocation_timed_out(self.invocation_timeout_s, stream)
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from zeroserve.metrics.events import Observer, WorkerEvent
+from zeroserve.metrics.events import Observer, WorkerEvent, WorkerEventKind
 from zeroserve.scheduler.clock import Clock, EarliestTimer
 from zeroserve.scheduler.eviction import Evictable, least_recently_used
 from zeroserve.scheduler.nodes import Node
@@ -216,7 +216,7 @@ class TemplateCache:
                 WorkerEvent(
                     entry.endpoint,
                     entry.variant,
-                    "template_dropped",
+                    WorkerEventKind.TEMPLATE_DROPPED,
                     memory_mb=entry.memory_mb,
                     reason=reason,
                 )
@@ -272,7 +272,7 @@ class TemplateCache:
             WorkerEvent(
                 entry.endpoint,
                 entry.variant,
-                "template_ready",
+                WorkerEventKind.TEMPLATE_READY,
                 setup_ms=info.setup_ms,
                 rss_mb=info.rss_mb,
                 memory_mb=measured,
