@@ -10,6 +10,7 @@ from bench import (
     coldstart,
     cost,
     gate,
+    generation,
     length,
     localstore,
     recovery,
@@ -36,5 +37,6 @@ SECTIONS: dict[str, ModuleType] = {
         gate,
         training,
         cluster,
+        generation,
     )
 }
