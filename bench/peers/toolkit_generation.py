@@ -2,13 +2,13 @@
 4.51.3 + sagemaker-huggingface-inference-toolkit 2.6.0), never imported by zeroserve or the bench.
 
 Usage: python toolkit_generation.py JOB_JSON, where the job is
-`{"model_dir", "threads", "inputs", "parameters", "repeats", "started_at"}` (`started_at`: the parent's
-time.time() just before it started this process). The pipeline is the toolkit's (`get_pipeline`, as its
-handler builds it: fp32 on CPU) and each call is what its `predict` does, `pipeline(inputs, **parameters)`,
-with a streamer added to see when each new token comes out of `generate`. The first call is the cold one
-(process start -> first token, as a fresh container would answer), then `repeats` warm calls. Prints one
-JSON line: load_s, cold_first_token_ms (from process start), warm (per call, each token's ms from the call's
-start) and the answer of the last call.
+`{"model_dir", "threads", "inputs", "parameters", "started_at"}` (`started_at`: the parent's time.time()
+just before it started this process). The pipeline is the toolkit's (`get_pipeline`, as its handler builds
+it: fp32 on CPU) and each call is what its `predict` does, `pipeline(inputs, **parameters)`, with a streamer
+added to see when each new token comes out of `generate`. The first call is the cold one: it prints
+`{"load_s", "cold_first_token_ms" (from process start, as a fresh container would answer), "text"}`. Then
+each line read on stdin is one warm call, answered by a line `{"token_ms" (each token's time from the
+call's start), "text"}`; end of input ends the process.
 """
 
 from __future__ import annotations
@@ -48,6 +48,11 @@ def timed_call(pipe: Any, inputs: Any, parameters: dict[str, Any]) -> tuple[floa
     return started, clock.times, answer
 
 
+def _text(answer: Any) -> str:
+    generated = answer[0]["generated_text"]
+    return str(generated[-1]["content"] if isinstance(generated, list) else generated)
+
+
 def main() -> None:
     job = json.loads(sys.argv[1])
     import torch
@@ -59,13 +64,13 @@ def main() -> None:
     pipe = get_pipeline("text-generation", -1, job["model_dir"])
     load_s = time.perf_counter() - loading
     inputs, parameters = job["inputs"], job["parameters"]
-    started, times, answer = timed_call(pipe, inputs, parameters)
+    _, times, answer = timed_call(pipe, inputs, parameters)
     cold_ms = (time.time() - (time.perf_counter() - times[0]) - job["started_at"]) * 1000
-    warm = []
-    for _ in range(int(job["repeats"])):
+    print(json.dumps({"load_s": load_s, "cold_first_token_ms": cold_ms, "text": _text(answer)}), flush=True)
+    for _ in sys.stdin:  # one warm call per line, so the bench can interleave them with zeroserve's
         started, times, answer = timed_call(pipe, inputs, parameters)
-        warm.append([(t - started) * 1000 for t in times])
-    print(json.dumps({"load_s": load_s, "cold_first_token_ms": cold_ms, "warm": warm, "answer": answer}))
+        token_ms = [(t - started) * 1000 for t in times]
+        print(json.dumps({"token_ms": token_ms, "text": _text(answer)}), flush=True)
 
 
 if __name__ == "__main__":
