@@ -51,7 +51,10 @@ class FakeGenerativeHandler:
                 raise RuntimeError("the model broke mid-stream")
             piece = word if index == 1 else " " + word
             text, count = text + piece, index
-            token = GeneratedToken(index=index, id=100 + index, text=piece, logprob=-0.5, special=False)
+            last = index == min(limit, len(words))
+            token = GeneratedToken(
+                index=index, id=100 + index, text=piece, logprob=-0.5, special=False, last=last
+            )
             if on_token is not None and not on_token(token):
                 break
         reason = "length" if count == limit and limit < len(words) else "eos_token"

@@ -13,7 +13,9 @@ from zeroserve.runtimes.base import GeneratedToken, Generation
 
 class TgiEvents:
     """TGI's events: one per token, the last one with the whole text (and `details` when asked). The last
-    event carries the last token, so each token is written when the next one (or the end) arrives."""
+    event carries the last token, so a token flagged `last` waits for the end (which follows it at once);
+    every other token is written as it comes. A token that turns out last without the flag (a stream cut
+    short) is closed by the end event too."""
 
     def __init__(self, text_prefix: str = "", details: bool = False) -> None:
         self.text_prefix = text_prefix  # the prompt, when return_full_text was asked
@@ -21,8 +23,11 @@ class TgiEvents:
         self._held: GeneratedToken | None = None
 
     def token(self, token: GeneratedToken) -> bytes:
-        held, self._held = self._held, token
-        return b"" if held is None else tgi_stream.token_event(held.index, _tgi_token(held))
+        if token.last:
+            self._held = token
+            return b""
+        self._held = None
+        return tgi_stream.token_event(token.index, _tgi_token(token))
 
     def end(self, generation: Generation) -> bytes:
         sequence = generation.sequences[0]

@@ -104,6 +104,8 @@ class GeneratedToken:
     text: str
     logprob: float | None
     special: bool
+    # The sequence's last token: a stream may close its last event on it without waiting for more.
+    last: bool = False
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from zeroserve.runtimes import codec
 from zeroserve.runtimes.base import (
     ClientInputError,
@@ -39,9 +41,11 @@ class GenerativeModelHandler:
         self._tokenizer = task.context.tokenizer
 
     def warm_up(self) -> None:
-        inputs, parameters = self.task.example()
-        plan = self.task.plan(inputs, parameters)
-        self._run(plan)
+        """One prefill and one decode step of a one-token prompt: both graphs' code paths run once (what a
+        cold start must not pay on its first request) for a few ms, not a whole example's generation."""
+        token = self.task.context.tokenizer.encode("a", add_special_tokens=False)[:1] or [0]
+        _, state = self.model.start([token])
+        self.model.step(state, np.asarray([token[0]], dtype=np.int64))
 
     def handle_batch(self, invocations: Sequence[Invocation]) -> list[Outcome]:
         return [self._answer(invocation) for invocation in invocations]
@@ -119,6 +123,7 @@ class GenerativeModelHandler:
                 text=text,
                 logprob=float(step.logprobs[0]),
                 special=self._tokenizer.is_special(token),
+                last=finished,
             )
             if not on_token(event) or finished:
                 break
@@ -136,10 +141,9 @@ class GenerativeModelHandler:
         tokens = output.generated(0)
         detokenizer = plan.detokenizer(0)
         for index, token in enumerate(tokens, start=1):
-            text = detokenizer.add(token)
-            if index == len(tokens):
-                text += detokenizer.finish()
-            event = GeneratedToken(index, token, text, None, self._tokenizer.is_special(token))
+            last = index == len(tokens)
+            text = detokenizer.add(token) + (detokenizer.finish() if last else "")
+            event = GeneratedToken(index, token, text, None, self._tokenizer.is_special(token), last)
             if not on_token(event):
                 break
         reason = _finish_reason(bool(output.ended_on_eos[0]), stopping)

@@ -82,9 +82,9 @@ def test_a_streamed_generation_sends_one_token_frame_per_token_before_its_result
     tokens = [header for header, _ in frames[:-1]]
     assert [t["type"] for t in tokens] == ["token"] * 3 and all(t["id"] == 7 for t in tokens)
     assert [t["token"] for t in tokens] == [
-        {"index": 1, "id": 101, "text": "one", "logprob": -0.5, "special": False},
-        {"index": 2, "id": 102, "text": " two", "logprob": -0.5, "special": False},
-        {"index": 3, "id": 103, "text": " three", "logprob": -0.5, "special": False},
+        {"index": 1, "id": 101, "text": "one", "logprob": -0.5, "special": False, "last": False},
+        {"index": 2, "id": 102, "text": " two", "logprob": -0.5, "special": False, "last": False},
+        {"index": 3, "id": 103, "text": " three", "logprob": -0.5, "special": False, "last": True},
     ]
     assert Generation.from_json(frames[-1][1]).sequences[0].text == "one two three"
 
