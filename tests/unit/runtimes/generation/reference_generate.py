@@ -1,4 +1,4 @@
-"""transformers 4.51.3's generate() on the tiny models (reference side): run with `.venv-parity`'s
+"""transformers 4.51.3's generate() on the tiny models (reference side): run with `.venv-parity-gen`'s
 interpreter, never imported. Reads `{"model_dir", "cases": [{"prompt": [ids], "kwargs": {...}}]}` on stdin,
 prints one `{"sequences": [[ids]], "scores": [floats] | null}` per case, each prompt generated alone (as the
 toolkit's pipelines do)."""

@@ -1,5 +1,5 @@
 """The numpy decoding loop against transformers 4.51.3's generate() (the toolkit 2.6.0 reference, run in
-.venv-parity on the same saved weights): greedy and beam search give the same tokens, for decoder-only and
+.venv-parity-gen on the same saved weights): greedy and beam search give the same tokens, for decoder-only and
 encoder-decoder models, across the parameters the pipelines pass. Our loop runs all prompts of a case in one
 batch; the reference runs each prompt alone, as the toolkit's pipelines do."""
 
@@ -20,7 +20,7 @@ from zeroserve.runtimes.generation.decode import generate
 from zeroserve.runtimes.generation.settings import GenerationSettings
 
 ROOT = Path(__file__).resolve().parents[4]
-PARITY_PYTHON = ROOT / ".venv-parity" / "bin" / "python"
+PARITY_PYTHON = ROOT / ".venv-parity-gen" / "bin" / "python"
 REFERENCE_SCRIPT = Path(__file__).with_name("reference_generate.py")
 
 PROMPTS = [[5, 17, 33, 8], [12, 40, 7, 7, 19, 3], [9]]

@@ -1,4 +1,4 @@
-"""Run with the `.venv-parity` interpreter (transformers 4.51.3): builds tiny random checkpoints with a
+"""Run with the `.venv-parity-gen` interpreter (transformers 4.51.3): builds tiny random checkpoints with a
 trained byte-level BPE tokenizer, and answers cases through the real pipelines, recording what reached
 generate().
 

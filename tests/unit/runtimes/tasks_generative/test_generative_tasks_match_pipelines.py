@@ -1,4 +1,4 @@
-"""The generative tasks against transformers 4.51.3's own pipelines (in `.venv-parity`): for tiny random
+"""The generative tasks against transformers 4.51.3's own pipelines (in `.venv-parity-gen`): for tiny random
 checkpoints, the prompt ids zeroserve builds are those the pipeline hands generate(), the settings are those
 generate() runs with, and given the ids the pipeline generated, zeroserve's answer is the pipeline's."""
 
@@ -15,10 +15,10 @@ from zeroserve.runtimes.base import ClientInputError
 from zeroserve.runtimes.tasks.generative import load_context, make_generative_task
 
 ROOT = Path(__file__).resolve().parents[4]
-PARITY_PYTHON = ROOT / ".venv-parity" / "bin" / "python"
+PARITY_PYTHON = ROOT / ".venv-parity-gen" / "bin" / "python"
 REFERENCE = Path(__file__).with_name("reference.py")
 
-pytestmark = pytest.mark.skipif(not PARITY_PYTHON.exists(), reason="needs the .venv-parity reference")
+pytestmark = pytest.mark.skipif(not PARITY_PYTHON.exists(), reason="needs the .venv-parity-gen reference")
 
 CHAT = [
     {"role": "system", "content": "Be brief."},
