@@ -4,8 +4,8 @@ Each is a `save_pretrained` folder (config.json, model.safetensors, generation_c
 BPE tokenizer trained here on the packaged calibration text, whose tokenizer.json + tokenizer_config.json load
 with AutoTokenizer under both transformers 5 (.venv) and 4.51.3 (.venv-parity-gen). The special tokens, ids
 and generation settings mimic the real model each one stands for (SmolLM2 for llama, Qwen2-Instruct,
-t5-small, distilbart-cnn, opus-mt), so that code reading them meets the same shapes. Models are tiny (hidden 32-48,
-2 layers, vocab ~500) so export and a test take seconds.
+t5-small, distilbart-cnn, opus-mt), so that code reading them meets the same shapes. Models are tiny
+(hidden 32-48, 2 layers, vocab ~500) so export and a test take seconds.
 
 `generative_checkpoint(name)` builds once into the cache and reuses it; the cache key hashes this file, so a
 changed builder never serves a stale checkpoint. Plain functions, no pytest import.
