@@ -54,6 +54,10 @@ class ArtifactError(ZeroserveError):
     """A model artifact could not be fetched, unpacked or converted; becomes an endpoint FailureReason."""
 
 
+class UnsupportedArchitecture(ArtifactError):
+    """The checkpoint's architecture has no generative exporter; the message names it."""
+
+
 # --- data plane --------------------------------------------------------------------------------
 
 

@@ -72,6 +72,7 @@ ERROR_TABLE: dict[type[errors.ZeroserveError], ErrorRule] = {
 # anyway, it answers as an unexpected error (500 InternalFailure).
 NOT_ANSWERED: dict[type[errors.ZeroserveError], str] = {
     errors.TrainingJobFailed: "caught by the training job's task and recorded as its FailureReason",
+    errors.UnsupportedArchitecture: "raised by the deploy-time converter: the endpoint's FailureReason",
     OpenAIRequestError: "answered in OpenAI's error shape by the /v1 routes (api/openai_responses.py)",
 }
 _UNEXPECTED = ErrorRule(500, ErrorCode.INTERNAL_FAILURE, ErrorCode.INTERNAL_FAILURE)

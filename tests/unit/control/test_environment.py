@@ -33,7 +33,7 @@ def test_a_batch_size_that_is_not_a_number_names_the_variable_and_the_accepted_r
         ("ZEROSERVE_WORKER_THREADS", "many", "an integer from 0 to 1024"),
         ("ZEROSERVE_QUANTIZE", "maybe", "auto, dynamic, blockwise or one of true, 1, yes, false, 0, no"),
         ("ZEROSERVE_RUNTIME", "tensorflow", "onnx or torch"),
-        ("HF_TASK", "translation", "one of text-classification"),
+        ("HF_TASK", "image-classification", "one of text-classification"),
         ("SAGEMAKER_PROGRAM", "../../etc/passwd", "a file name in the artifact's code/ folder"),
     ],
 )

@@ -16,8 +16,8 @@ from generative_models import (
     exported_generative,
     generative_checkpoint,
 )
-from zeroserve.conversion.generative.exporter import UnsupportedArchitecture, export_generative
-from zeroserve.errors import ArtifactError
+from zeroserve.conversion.generative.exporter import export_generative
+from zeroserve.errors import ArtifactError, UnsupportedArchitecture
 from zeroserve.runtimes.generation.graphs import read_graphs_metadata
 from zeroserve.runtimes.generation.onnx_model import OnnxNextTokenModel
 

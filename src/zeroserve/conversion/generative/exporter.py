@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from zeroserve.conversion.convert import OPSET, optimize
-from zeroserve.errors import ArtifactError
+from zeroserve.errors import ArtifactError, UnsupportedArchitecture
 from zeroserve.runtimes.generation.graphs import (
     DECODER_FILE,
     ENCODER_FILE,
@@ -45,10 +45,6 @@ SUPPORTED_MODEL_TYPES: Mapping[str, bool] = {
     "bart": True,
     "marian": True,
 }
-
-
-class UnsupportedArchitecture(ArtifactError):
-    """The checkpoint's architecture has no generative exporter; the message names it."""
 
 
 def export_generative(checkpoint: Path, out_dir: Path, *, verify: bool = True) -> GenerativeGraphs:
