@@ -123,7 +123,9 @@ def _stream_url(zs: Zeroserve) -> str:
 def _from_zero(zs: Zeroserve) -> tuple[StreamTiming, dict[str, Any]]:
     """Wait until the endpoint has no worker, then one stream; and how the worker that answered started."""
     if not zs.wait_for_workers(ENDPOINT, 0, timeout_s=30):
-        raise RuntimeError(f"{ENDPOINT} kept a worker for 30 s; is ZEROSERVE_IDLE_TIMEOUT_S honoured?")
+        raise RuntimeError(
+            f"{ENDPOINT} kept a worker for 30 s; is ZEROSERVE_IDLE_TIMEOUT_S honoured? {zs.variant(ENDPOINT)}"
+        )
     time.sleep(0.05)
     timing = stream_over_http(zs.http, _stream_url(zs), STREAM_BODY, chat=False)
     workers = zs.variant(ENDPOINT)["workers"]

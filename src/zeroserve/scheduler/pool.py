@@ -195,8 +195,9 @@ class Pool:
     def release(self, slot: WorkerSlot) -> None:
         now = self.clock.now()
         slot.variant.slot_released(slot, now)
-        if slot.connection.inflight == 0:
-            self._scale_in_timer.schedule(now + self.idle_timeout_s)
+        # Whatever the connection counts now: a stream's reply is done before its bookkeeping callback
+        # has run, and a scale-in pass that fired mid-stream left no timer. The pass checks idleness itself.
+        self._scale_in_timer.schedule(now + self.idle_timeout_s)
 
     # --- starting workers ----------------------------------------------------------------------
 

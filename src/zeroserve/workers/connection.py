@@ -120,7 +120,11 @@ class WorkerConnection:
                     if call is not None:  # else: a token of a call cancelled meanwhile
                         call.push(GeneratedToken(**header["token"]))
                     continue
-                future = self._waiting.get(header.get("id", -1))
+                # Out of the count before anyone learns of the reply (a done-callback would run later): a
+                # stream's consumer sees the reply done at once and releases the worker, and the next request
+                # must find it free, not in flight.
+                future = self._waiting.pop(header.get("id", -1), None)
+                self._calls.pop(header.get("id", -1), None)
                 if future is not None and not future.done():
                     future.set_result(
                         WorkerReply(

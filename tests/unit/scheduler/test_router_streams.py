@@ -20,10 +20,12 @@ INVOCATION_TIMEOUT_S, STREAM_TIMEOUT_S = 60.0, 600.0
 PROMPT = Invocation(b"one two three", "application/json", "application/json", None)
 
 
-def run(scenario: Callable[[Router, FakeHub, FakeClock], Awaitable[None]]) -> None:
+def run(
+    scenario: Callable[[Router, FakeHub, FakeClock], Awaitable[None]], idle_timeout_s: float = 600
+) -> None:
     async def main() -> None:
         clock, hub = FakeClock(), FakeHub()
-        pool = Pool(hub, idle_timeout_s=600, memory_budget_mb=8192, spawn_timeout_s=5, clock=clock)
+        pool = Pool(hub, idle_timeout_s=idle_timeout_s, memory_budget_mb=8192, spawn_timeout_s=5, clock=clock)
         router = Router(
             pool, account_id="1", region="r", wait_budget_s=30,
             invocation_timeout_s=INVOCATION_TIMEOUT_S, stream_timeout_s=STREAM_TIMEOUT_S, queue_limit=0,
@@ -168,3 +170,26 @@ def test_a_generation_not_streamed_has_the_invocation_timeout() -> None:
         assert caught.value.original_status == 408 and hub.spawned[0].killed
 
     run(scenario)
+
+
+def test_a_worker_whose_stream_was_left_early_is_stopped_once_idle_for_the_timeout() -> None:
+    # The reader leaves while the worker still generates: the slot is released while the worker is busy,
+    # and the worker only goes idle when its reply comes in later. It must still be stopped after the timeout.
+    async def scenario(router: Router, hub: FakeHub, clock: FakeClock) -> None:
+        await drain(router.invoke_stream("e", PROMPT, InvocationTrace()))  # a warm worker
+        worker = hub.spawned[0]
+        worker.token_steps = steps = asyncio.Queue()
+        stream = router.invoke_stream("e", PROMPT, InvocationTrace())
+        steps.put_nowait(None)
+        await anext(stream)
+        await clock.advance(5.0)  # an idle check while it is busy finds nothing to stop
+        await stream.aclose()  # the client went away; the worker has two tokens to go
+        for _ in range(2):
+            steps.put_nowait(None)
+        await settle()
+        assert worker.inflight == 0 and not worker.stopped
+        await clock.advance(1.5)
+        await settle()
+        assert worker.stopped, "idle for longer than the timeout"
+
+    run(scenario, idle_timeout_s=1.0)
