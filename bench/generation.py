@@ -308,10 +308,9 @@ def run(ctx: Context) -> Section:
             + ("generated the same text." if same else f"differ: {zs_text!r} / {runs.toolkit_text!r}.")
         )
     section.findings.append(
-        "TGI events vs Messages API chunks: zeroserve's TGI stream holds each token's event until the next "
-        "token (or the end) arrives, so that the last event can carry the whole text "
-        "(`api/stream_formats.py`, `TgiEvents`); its first event reaches the client one decode step later. "
-        "Read from event arrivals, its decode rate counts 63 events over 62 decode steps (~1.6% high)."
+        "TGI events vs Messages API chunks: each TGI event is sent as its token comes; only the last token, "
+        "which the worker flags, waits for the end event that carries the whole text and follows at once "
+        "(`api/stream_formats.py`, `TgiEvents`), so both streams show their first token at the same time."
     )
     if not runs.toolkit:
         section.findings.append(

@@ -15,8 +15,6 @@ from zeroserve.errors import ArtifactError
 from zeroserve.runtimes import task_names as t
 from zeroserve.runtimes.base import Handler
 from zeroserve.runtimes.custom_handler import CustomCodeHandler
-from zeroserve.runtimes.generation.onnx_model import OnnxNextTokenModel
-from zeroserve.runtimes.generative_handler import GenerativeModelHandler
 from zeroserve.runtimes.handler import DefaultHandler
 from zeroserve.runtimes.manifest import (
     CHECKPOINT_DIR,
@@ -29,7 +27,6 @@ from zeroserve.runtimes.onnx import OnnxModel, worker_threads
 from zeroserve.runtimes.pipeline import Model, Pipeline
 from zeroserve.runtimes.requirements import check_requirements
 from zeroserve.runtimes.tasks import TaskContext, make_task, task_class
-from zeroserve.runtimes.tasks.generative import load_context, make_generative_task
 from zeroserve.runtimes.tokenizer import TextEncoder
 from zeroserve.runtimes.user_script import import_script
 
@@ -62,9 +59,15 @@ def load_handler(bundle_dir: Path, *, threads: int | None = None, parallel: bool
 
 def load_generative_handler(
     bundle_dir: Path, manifest: BundleManifest, *, threads: int | None = None
-) -> GenerativeModelHandler:
+) -> Handler:
     """The exported graphs (runtimes/generation/graphs.py) and the checkpoint's tokenizer and generation
-    files, all in the bundle. No helper thread: opening two sessions and a tokenizer overlaps little."""
+    files, all in the bundle. No helper thread: opening two sessions and a tokenizer overlaps little.
+    Imported here, not by the zygote: an encoder model's cold start forks a process without them (the
+    generative variant's template imports them once)."""
+    from zeroserve.runtimes.generation.onnx_model import OnnxNextTokenModel
+    from zeroserve.runtimes.generative_handler import GenerativeModelHandler
+    from zeroserve.runtimes.tasks.generative import load_context, make_generative_task
+
     if manifest.custom_code is not None:
         raise ArtifactError("code/inference.py is not supported for generative tasks yet")
     context = load_context(
