@@ -55,12 +55,8 @@ async def answer(app: Starlette, name: str, invocation: Invocation, target: str 
     report = generation_calls.begin(app, name, call)
     try:
         generation = await generation_calls.generate(app, name, call, target, report)
-        choices = [
-            openai_responses.Choice(s.text, s.finish_reason, i) for i, s in enumerate(generation.sequences)
-        ]
-        usage = openai_responses.Usage(generation.prompt_tokens, sum(s.tokens for s in generation.sequences))
         response: Response = JSONResponse(
-            openai_responses.completion("chat", model, choices, usage),
+            openai_responses.completion_of("chat", model, generation),
             headers={"X-Amzn-Invoked-Production-Variant": report.trace.variant},
         )
         code = None

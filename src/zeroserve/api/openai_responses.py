@@ -15,6 +15,7 @@ from zeroserve import errors
 from zeroserve.api.error_responses import rule_for
 from zeroserve.api.openai_requests import Kind, OpenAIRequestError
 from zeroserve.api.tgi_stream import FinishReason
+from zeroserve.runtimes.base import Generation
 
 OpenAIFinishReason = Literal["stop", "length"]
 log = logging.getLogger("zeroserve.api")
@@ -53,6 +54,13 @@ def _object_name(kind: Kind, chunk: bool) -> str:
     if kind == "text":
         return "text_completion"
     return "chat.completion.chunk" if chunk else "chat.completion"
+
+
+def completion_of(kind: Kind, model: str, generation: Generation) -> dict[str, Any]:
+    """The whole object answering a worker's `Generation`: a choice per sequence, usage in tokens."""
+    choices = [Choice(s.text, s.finish_reason, i) for i, s in enumerate(generation.sequences)]
+    usage = Usage(generation.prompt_tokens, sum(s.tokens for s in generation.sequences))
+    return completion(kind, model, choices, usage)
 
 
 def completion(

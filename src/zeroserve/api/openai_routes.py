@@ -63,11 +63,7 @@ async def _complete(request: Request, chat: bool) -> Response:
     report = generation_calls.begin(app, name, invocation)
     try:
         generation = await generation_calls.generate(app, name, invocation, None, report)
-        choices = [
-            openai_responses.Choice(s.text, s.finish_reason, i) for i, s in enumerate(generation.sequences)
-        ]
-        usage = openai_responses.Usage(generation.prompt_tokens, sum(s.tokens for s in generation.sequences))
-        response: Response = JSONResponse(openai_responses.completion(parsed.kind, name, choices, usage))
+        response: Response = JSONResponse(openai_responses.completion_of(parsed.kind, name, generation))
         code = None
     except Exception as exc:
         response, code = _error(exc), error_code(exc, "runtime")

@@ -79,7 +79,7 @@ def export_onnx(model: Any, task: str, sample: Mapping[str, np.ndarray], out_pat
     try:
         with torch.inference_mode():
             expected = [o.numpy() for o in _Wrapper(model)(*tensors)]
-        _trace(_Wrapper(model), tensors, out_path, input_names, output_names, dynamic_axes)
+        trace(_Wrapper(model), tensors, out_path, input_names, output_names, dynamic_axes)
     finally:
         torch.set_num_threads(threads)
     # The raw graph, unoptimized: the check is about tracing, and skipping optimization saves ~0.2 s.
@@ -92,7 +92,7 @@ def export_onnx(model: Any, task: str, sample: Mapping[str, np.ndarray], out_pat
     return ExportedModel(input_names=input_names, output_names=output_names)
 
 
-def _trace(
+def trace(
     module: Any,
     tensors: tuple[Any, ...],
     out_path: Path,
@@ -100,6 +100,7 @@ def _trace(
     output_names: Sequence[str],
     dynamic_axes: Mapping[str, Mapping[int, str]],
 ) -> None:
+    """TorchScript-trace `module` on `tensors` into `out_path`, the one exporter call of every graph."""
     import torch
 
     with warnings.catch_warnings():

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from zeroserve.conversion.convert import OPSET, optimize
+from zeroserve.conversion.convert import optimize, trace
 from zeroserve.errors import ArtifactError, UnsupportedArchitecture
 from zeroserve.runtimes.generation.graphs import (
     DECODER_FILE,
@@ -240,20 +240,8 @@ def _trace(
     output_names: Sequence[str],
     dynamic_axes: Mapping[str, Mapping[int, str]],
 ) -> None:
-    import torch
-
     try:
-        torch.onnx.export(
-            module,
-            tensors,
-            str(out_path),
-            input_names=list(input_names),
-            output_names=list(output_names),
-            dynamic_axes={name: dict(axes) for name, axes in dynamic_axes.items()},
-            opset_version=OPSET,
-            do_constant_folding=True,
-            dynamo=False,
-        )
+        trace(module, tensors, out_path, input_names, output_names, dynamic_axes)
     except Exception as exc:  # the tracer's errors have no common base; any of them fails the deploy
         raise ArtifactError(f"ONNX export of {out_path.name} failed: {type(exc).__name__}: {exc}") from exc
 
