@@ -3,8 +3,8 @@
 
 A generative task (runtimes/tasks/) turns a request into jobs (prompt ids + resolved settings) and the
 generated ids back into the toolkit's answer; the decoding loop (runtimes/generation/) runs each job on the
-model. Each prompt is generated on its own, as the toolkit's pipeline runs one input at a time: batching rows
-of different prompts would change nothing in the answers only if every row stopped together.
+model. Each prompt is generated on its own, as the toolkit's pipeline runs one input at a time (in one
+batched generate() call, rows run on until all of them can stop, which changes the answers).
 """
 
 from __future__ import annotations
