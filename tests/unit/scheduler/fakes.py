@@ -5,14 +5,17 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 from zeroserve.runtimes.base import GeneratedSequence, GeneratedToken, Generation
 from zeroserve.workers.connection import WorkerGone, WorkerReply
 from zeroserve.workers.generation_call import GenerationCall
 from zeroserve.workers.hub import SpawnFailed
 from zeroserve.workers.spec import WorkerSpec
+
+if TYPE_CHECKING:
+    from zeroserve.scheduler.router import Router
 
 
 class FakeTimer:
@@ -185,3 +188,31 @@ class FakeHub:
             connection.gate = asyncio.Event()
         self.spawned.append(connection)
         return connection, {"type": "ready", "setup_ms": 1.0, "rss_mb": 10.0}
+
+
+RouterScenario = Callable[["Router", FakeHub, FakeClock], Awaitable[None]]
+
+
+def run_router(
+    scenario: RouterScenario, *, max_concurrency: int, idle_timeout_s: float = 600, **router_options: Any
+) -> None:
+    """One endpoint `e` with one variant `v` behind a real Router and Pool, on fake workers and a fake
+    clock; `router_options` go to the Router (timeouts, queue limit)."""
+    from zeroserve.scheduler.deployment import VariantDeployment
+    from zeroserve.scheduler.pool import Pool
+    from zeroserve.scheduler.router import Router
+
+    async def main() -> None:
+        clock, hub = FakeClock(), FakeHub()
+        pool = Pool(hub, idle_timeout_s=idle_timeout_s, memory_budget_mb=8192, spawn_timeout_s=5, clock=clock)
+        router = Router(pool, account_id="1", region="r", wait_budget_s=30, **router_options)
+        deployment = VariantDeployment(
+            endpoint="e", variant="v", bundle_dir="/b", memory_mb=1024, max_concurrency=max_concurrency
+        )
+        router.set_endpoint("e", [deployment])
+        try:
+            await scenario(router, hub, clock)
+        finally:
+            await router.close()
+
+    asyncio.run(main())

@@ -5,36 +5,21 @@ once on a fresh worker, then InternalFailure."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 
 import pytest
-from fakes import FakeClock, FakeHub, settle
+from fakes import FakeClock, FakeHub, RouterScenario, run_router, settle
 
 from zeroserve.errors import InternalFailure, ModelError
 from zeroserve.runtimes.base import Invocation
 from zeroserve.scheduler.deployment import VariantDeployment
-from zeroserve.scheduler.pool import Pool
 from zeroserve.scheduler.router import InvocationTrace, Router
 
 TIMEOUT_S = 60.0
 REQUEST = Invocation(b'{"inputs": "x"}', "application/json", "application/json", None)
 
 
-def run(scenario: Callable[[Router, FakeHub, FakeClock], Awaitable[None]]) -> None:
-    async def main() -> None:
-        clock, hub = FakeClock(), FakeHub()
-        pool = Pool(hub, idle_timeout_s=600, memory_budget_mb=8192, spawn_timeout_s=5, clock=clock)
-        router = Router(pool, account_id="1", region="r", wait_budget_s=30, invocation_timeout_s=TIMEOUT_S)
-        deployment = VariantDeployment(
-            endpoint="e", variant="v", bundle_dir="/b", memory_mb=1024, max_concurrency=5
-        )
-        router.set_endpoint("e", [deployment])
-        try:
-            await scenario(router, hub, clock)
-        finally:
-            await router.close()
-
-    asyncio.run(main())
+def run(scenario: RouterScenario) -> None:
+    run_router(scenario, max_concurrency=5, invocation_timeout_s=TIMEOUT_S)
 
 
 def test_a_hung_worker_hits_the_invocation_timeout_on_the_clock_and_is_killed() -> None:

@@ -5,41 +5,24 @@ on a fresh worker only before its first token, and has its own time ceiling inst
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator
 
 import pytest
-from fakes import FakeClock, FakeHub, settle
+from fakes import FakeClock, FakeHub, RouterScenario, run_router, settle
 
 from zeroserve.errors import InternalFailure, ModelError, Throttled
 from zeroserve.runtimes.base import GeneratedToken, Generation, Invocation
-from zeroserve.scheduler.deployment import VariantDeployment
-from zeroserve.scheduler.pool import Pool
 from zeroserve.scheduler.router import InvocationTrace, Router, StreamEvent
 
 INVOCATION_TIMEOUT_S, STREAM_TIMEOUT_S = 60.0, 600.0
 PROMPT = Invocation(b"one two three", "application/json", "application/json", None)
 
 
-def run(
-    scenario: Callable[[Router, FakeHub, FakeClock], Awaitable[None]], idle_timeout_s: float = 600
-) -> None:
-    async def main() -> None:
-        clock, hub = FakeClock(), FakeHub()
-        pool = Pool(hub, idle_timeout_s=idle_timeout_s, memory_budget_mb=8192, spawn_timeout_s=5, clock=clock)
-        router = Router(
-            pool, account_id="1", region="r", wait_budget_s=30,
-            invocation_timeout_s=INVOCATION_TIMEOUT_S, stream_timeout_s=STREAM_TIMEOUT_S, queue_limit=0,
-        )
-        deployment = VariantDeployment(
-            endpoint="e", variant="v", bundle_dir="/b", memory_mb=1024, max_concurrency=1
-        )
-        router.set_endpoint("e", [deployment])
-        try:
-            await scenario(router, hub, clock)
-        finally:
-            await router.close()
-
-    asyncio.run(main())
+def run(scenario: RouterScenario, idle_timeout_s: float = 600) -> None:
+    run_router(
+        scenario, max_concurrency=1, idle_timeout_s=idle_timeout_s, queue_limit=0,
+        invocation_timeout_s=INVOCATION_TIMEOUT_S, stream_timeout_s=STREAM_TIMEOUT_S,
+    )
 
 
 def inflight(router: Router) -> int:
